@@ -1,0 +1,134 @@
+//! The local-disk engine: `DATA/blobs/ab/abcdef…` with temp files in `DATA/blobs/tmp`.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::{BlobError, BlobStore, Written, new_blob_id, valid_id};
+
+pub struct LocalBlobs {
+    root: PathBuf,
+}
+
+impl LocalBlobs {
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root.join("tmp"))?;
+        Ok(LocalBlobs {
+            root: root.to_owned(),
+        })
+    }
+
+    pub fn path_of(&self, id: &str) -> Result<PathBuf, BlobError> {
+        if !valid_id(id) {
+            return Err(BlobError::InvalidId);
+        }
+        Ok(self.root.join(&id[..2]).join(id))
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Every blob id on disk, for fsck and the sweep (a directory walk, not a held listing
+    /// of metadata).
+    pub fn ids(&self) -> std::io::Result<Vec<(String, std::fs::Metadata)>> {
+        let mut out = Vec::new();
+        for shard in std::fs::read_dir(&self.root)? {
+            let shard = shard?;
+            let name = shard.file_name();
+            if name == "tmp" || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(shard.path())? {
+                let f = f?;
+                if let Some(id) = f.file_name().to_str()
+                    && valid_id(id)
+                {
+                    out.push((id.to_owned(), f.metadata()?));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl BlobStore for LocalBlobs {
+    async fn put(
+        &self,
+        mut body: impl AsyncRead + Send + Unpin,
+        limit: u64,
+    ) -> Result<Written, BlobError> {
+        let id = new_blob_id();
+        let tmp = self.tmp_dir().join(format!("{id}.part"));
+        let result = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = body.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                size += n as u64;
+                if size > limit {
+                    return Err(BlobError::TooLarge { limit });
+                }
+                hasher.update(&buf[..n]);
+                file.write_all(&buf[..n]).await?;
+            }
+            file.sync_all().await?;
+            drop(file);
+            let dest = self.path_of(&id)?;
+            let shard = dest.parent().map(Path::to_owned).unwrap_or_default();
+            tokio::fs::create_dir_all(&shard).await?;
+            tokio::fs::rename(&tmp, &dest).await?;
+            // The rename is durable only once the directory entry is.
+            tokio::fs::File::open(&shard).await?.sync_all().await?;
+            let sha256 = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            Ok(Written {
+                id: id.clone(),
+                size,
+                sha256,
+            })
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result
+    }
+
+    async fn open(
+        &self,
+        id: &str,
+        offset: u64,
+    ) -> Result<(Box<dyn AsyncRead + Send + Unpin>, u64), BlobError> {
+        let path = self.path_of(id)?;
+        let mut f = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(id.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let len = f.metadata().await?.len();
+        if offset > 0 {
+            f.seek(std::io::SeekFrom::Start(offset.min(len))).await?;
+        }
+        Ok((Box::new(f), len))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.path_of(id)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

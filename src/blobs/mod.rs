@@ -1,0 +1,80 @@
+//! Content storage, addressed by blob id, never by path.
+//!
+//! A write streams into a temp file in the same file system, is fsynced and renamed into
+//! place, and only then may metadata point at it (the caller commits a [`BlobRef`]). A crash
+//! at any moment leaves either no blob, or a blob nothing refers to (the orphan sweep removes
+//! it later); never metadata pointing at half a file.
+
+mod fsck;
+mod local;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncRead;
+
+pub use fsck::{FsckReport, fsck, sweep_orphans};
+pub use local::LocalBlobs;
+
+use crate::store::Record;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob {0} not found")]
+    NotFound(String),
+    #[error("invalid blob id")]
+    InvalidId,
+    #[error("the content is larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// What metadata says about a blob: enough for fsck to check it against the disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlobRef {
+    pub size: u64,
+    pub sha256: String,
+    /// Who refers to it, e.g. `avatar:alice`; lets fsck --repair clear the referrer.
+    pub owner: String,
+    pub created_ms: u64,
+}
+impl Record for BlobRef {}
+
+/// A blob just written: its id and what was measured while streaming it.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub id: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The streaming blob engine interface: the encrypting layer and an S3 engine implement the
+/// same calls, so services never see where bytes live.
+pub trait BlobStore: Send + Sync {
+    /// Streams `body` into a new durable blob (at most `limit` bytes).
+    fn put(
+        &self,
+        body: impl AsyncRead + Send + Unpin,
+        limit: u64,
+    ) -> impl Future<Output = Result<Written, BlobError>> + Send;
+    /// Opens a blob for reading from `offset`.
+    fn open(
+        &self,
+        id: &str,
+        offset: u64,
+    ) -> impl Future<Output = Result<(Box<dyn AsyncRead + Send + Unpin>, u64), BlobError>> + Send;
+    fn delete(&self, id: &str) -> impl Future<Output = Result<(), BlobError>> + Send;
+}
+
+pub fn new_blob_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}

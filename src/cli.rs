@@ -1,0 +1,222 @@
+//! The command line. A stable contract (docs/cli.md): acceptance scripts drive any build
+//! through it. Admin commands go to a running server over its control socket when there is
+//! one, and open the data directory themselves otherwise.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides, data_dir};
+use crate::control::{self, Command};
+use crate::state::App;
+
+#[derive(Parser)]
+#[command(
+    name = "hearth",
+    version,
+    about = "A family's own cloud, Nextcloud-compatible, in one binary"
+)]
+pub struct Cli {
+    /// Data directory (default ./hearth-data, or HEARTH_DATA).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Run the server.
+    Serve {
+        /// HTTP listener, e.g. 127.0.0.1:8080 or 0.0.0.0:80.
+        #[arg(long, value_name = "ADDR:PORT")]
+        http: Option<String>,
+        /// HTTPS listener (needs server.tls_cert and server.tls_key).
+        #[arg(long, value_name = "ADDR:PORT")]
+        https: Option<String>,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Complete first-time setup without the wizard.
+    Setup {
+        /// The box name (becomes NAME.local).
+        #[arg(long)]
+        name: String,
+        /// Login name of the first administrator.
+        #[arg(long)]
+        admin: String,
+        /// Read the administrator's password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Check (and with --repair fix) agreement between metadata and stored content.
+    Fsck {
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Print the effective configuration (defaults, file, environment) as TOML.
+    PrintConfig,
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a user.
+    Add {
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// e.g. 10GB, 512MB, none.
+        #[arg(long)]
+        quota: Option<String>,
+        /// A group to add the user to (created if missing); repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Change a user's password.
+    Passwd {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Delete a user.
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum GroupCmd {
+    Add { name: String },
+    Del { name: String },
+    List,
+}
+
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_owned();
+    if pw.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    Ok(pw)
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let data = data_dir(cli.data);
+    match cli.command {
+        Cmd::Serve { http, https } => crate::serve_blocking(&data, &Overrides { http, https }),
+        Cmd::PrintConfig => match Config::load(&data, &Overrides::default()) {
+            Ok(c) => {
+                print!("{}", toml::to_string_pretty(&c).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        },
+        other => {
+            let cmd = match admin_command(other) {
+                Ok(c) => c,
+                Err(e) => return fail(&e),
+            };
+            admin(&data, cmd)
+        }
+    }
+}
+
+fn admin_command(cmd: Cmd) -> Result<Command, String> {
+    Ok(match cmd {
+        Cmd::User(UserCmd::Add {
+            name,
+            admin,
+            display_name,
+            email,
+            quota,
+            groups,
+            ..
+        }) => Command::UserAdd {
+            name,
+            admin,
+            display_name,
+            email,
+            quota,
+            groups,
+            password: read_password()?,
+        },
+        Cmd::User(UserCmd::Passwd { name, .. }) => Command::UserPasswd {
+            name,
+            password: read_password()?,
+        },
+        Cmd::User(UserCmd::List) => Command::UserList,
+        Cmd::User(UserCmd::Delete { name }) => Command::UserDelete { name },
+        Cmd::Group(GroupCmd::Add { name }) => Command::GroupAdd { name },
+        Cmd::Group(GroupCmd::Del { name }) => Command::GroupDel { name },
+        Cmd::Group(GroupCmd::List) => Command::GroupList,
+        Cmd::Setup { name, admin, .. } => Command::Setup {
+            name,
+            admin,
+            password: read_password()?,
+        },
+        Cmd::Fsck { repair } => Command::Fsck { repair },
+        Cmd::Serve { .. } | Cmd::PrintConfig => return Err("not an admin command".into()),
+    })
+}
+
+fn admin(data: &std::path::Path, cmd: Command) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start: {e}")),
+    };
+    rt.block_on(async {
+        let reply = match control::ask_server(data, &cmd).await {
+            Some(Ok(reply)) => reply,
+            Some(Err(e)) => return fail(&format!("the running server did not answer: {e}")),
+            None => {
+                let config = match Config::load(data, &Overrides::default()) {
+                    Ok(c) => c,
+                    Err(e) => return fail(&e.to_string()),
+                };
+                let app = match App::open(data, config) {
+                    Ok(a) => a,
+                    Err(e) => return fail(&e.to_string()),
+                };
+                control::execute(&app, cmd).await
+            }
+        };
+        if reply.ok {
+            print!("{}", with_newline(&reply.output));
+            ExitCode::SUCCESS
+        } else {
+            fail(reply.output.trim_end())
+        }
+    })
+}
+
+fn with_newline(s: &str) -> String {
+    if s.is_empty() || s.ends_with('\n') {
+        s.to_owned()
+    } else {
+        format!("{s}\n")
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("hearth: {msg}");
+    ExitCode::FAILURE
+}

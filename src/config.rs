@@ -1,0 +1,363 @@
+//! One typed configuration, layered: built-in defaults → `DATA/hearth.toml` → `HEARTH_*`
+//! environment → command-line flags. Unknown keys and bad values stop the start with a message
+//! that names the key (and the line, for the file); Hearth never guesses.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub limits: LimitsConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Plain HTTP listener; empty string disables it.
+    pub http: String,
+    /// HTTPS listener (needs `tls_cert` and `tls_key`); empty string disables it.
+    pub https: String,
+    /// PEM certificate chain for HTTPS.
+    pub tls_cert: String,
+    /// PEM private key for HTTPS.
+    pub tls_key: String,
+    /// Seconds to let running requests finish after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request head (request line + headers) in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Largest non-file request body (forms, JSON, XML) in bytes; larger gets 413.
+    pub max_body_bytes: usize,
+    /// Seconds a client may take to send a request head (slow-loris guard).
+    pub header_read_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub idle_timeout_secs: u64,
+    /// Seconds without a byte of request body before the request is abandoned with 408.
+    pub body_read_timeout_secs: u64,
+    /// Simultaneous connections; more wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// argon2id memory cost in KiB (OWASP's 19 MiB floor by default).
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    pub argon2_iterations: u32,
+    /// Password hashes computed at once (each holds `argon2_memory_kib`).
+    pub argon2_concurrency: usize,
+    /// Cache verified Basic-auth credentials in memory (keyed HMAC, never the secret).
+    pub credential_cache: bool,
+    /// Seconds a verified credential stays cached.
+    pub credential_cache_ttl_secs: u64,
+    /// Most cached credentials.
+    pub credential_cache_entries: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `hearth=debug`. `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http: "127.0.0.1:8080".into(),
+            https: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_header_bytes: 64 * 1024,
+            max_body_bytes: 1024 * 1024,
+            header_read_timeout_secs: 20,
+            idle_timeout_secs: 60,
+            body_read_timeout_secs: 60,
+            max_connections: 512,
+        }
+    }
+}
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_concurrency: 2,
+            credential_cache: true,
+            credential_cache_ttl_secs: 300,
+            credential_cache_entries: 4096,
+        }
+    }
+}
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// Command-line values that override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub http: Option<String>,
+    pub https: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration for a data directory, in layer order.
+    pub fn load(data: &Path, flags: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(data, flags, std::env::vars())
+    }
+
+    pub fn load_with_env(
+        data: &Path,
+        flags: &Overrides,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let path = data.join("hearth.toml");
+        let mut cfg = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str::<Config>(&text).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        };
+        cfg.apply_env(env)?;
+        if let Some(h) = &flags.http {
+            cfg.server.http.clone_from(h);
+        }
+        if let Some(h) = &flags.https {
+            cfg.server.https.clone_from(h);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// `HEARTH_SECTION_KEY=value` sets `[section] key`. `HEARTH_DATA` is the data directory
+    /// (handled by the CLI), not a setting.
+    fn apply_env(
+        &mut self,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        let mut root =
+            toml::Value::try_from(&*self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut touched = false;
+        for (var, value) in env {
+            let Some(rest) = var.strip_prefix("HEARTH_") else {
+                continue;
+            };
+            if rest == "DATA" {
+                continue;
+            }
+            let lower = rest.to_ascii_lowercase();
+            let Some((section, key)) = lower.split_once('_') else {
+                return Err(ConfigError::Env {
+                    var,
+                    message: "not a known setting".into(),
+                });
+            };
+            let Some(table) = root.get_mut(section).and_then(toml::Value::as_table_mut) else {
+                return Err(ConfigError::Env {
+                    var,
+                    message: format!("no section [{section}]"),
+                });
+            };
+            let Some(old) = table.get(key) else {
+                return Err(ConfigError::Env {
+                    var,
+                    message: format!("no key {key:?} in [{section}]"),
+                });
+            };
+            let new = match old {
+                toml::Value::Integer(_) => value
+                    .trim()
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .map_err(|_| ConfigError::Env {
+                        var: var.clone(),
+                        message: format!("{value:?} is not a whole number"),
+                    })?,
+                toml::Value::Boolean(_) => match value.trim() {
+                    "true" | "1" | "yes" => toml::Value::Boolean(true),
+                    "false" | "0" | "no" => toml::Value::Boolean(false),
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var,
+                            message: format!("{value:?} is not true or false"),
+                        });
+                    }
+                },
+                _ => toml::Value::String(value),
+            };
+            table.insert(key.to_owned(), new);
+            touched = true;
+        }
+        if touched {
+            *self = root
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid(format!("environment: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let addr = |key: &str, v: &str| -> Result<(), ConfigError> {
+            if v.is_empty() || v.parse::<SocketAddr>().is_ok() {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(format!(
+                    "server.{key} = {v:?} is not an address like 127.0.0.1:8080 or [::]:443"
+                )))
+            }
+        };
+        addr("http", &self.server.http)?;
+        addr("https", &self.server.https)?;
+        if !self.server.https.is_empty()
+            && (self.server.tls_cert.is_empty() || self.server.tls_key.is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "server.https is set but server.tls_cert and server.tls_key are not (the local CA arrives with the appliance work)".into(),
+            ));
+        }
+        if self.server.http.is_empty() && self.server.https.is_empty() {
+            return Err(ConfigError::Invalid(
+                "both server.http and server.https are empty: nothing to listen on".into(),
+            ));
+        }
+        if self.limits.max_header_bytes < 8192 {
+            return Err(ConfigError::Invalid(
+                "limits.max_header_bytes must be at least 8192".into(),
+            ));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_connections must be at least 1".into(),
+            ));
+        }
+        if !(8..=1024 * 1024).contains(&self.auth.argon2_memory_kib)
+            || self.auth.argon2_iterations == 0
+        {
+            return Err(ConfigError::Invalid(
+                "auth.argon2_memory_kib must be 8..=1048576 and auth.argon2_iterations at least 1"
+                    .into(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid(
+                "log.format must be \"text\" or \"json\"".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.server.http.parse().ok()
+    }
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.server.https.parse().ok()
+    }
+}
+
+/// The data directory from a flag, `HEARTH_DATA`, or `./hearth-data`.
+pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("HEARTH_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("hearth-data"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_error_names_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hearth.toml"),
+            "[server]\nhttp = \"127.0.0.1:1\"\n\n[limits]\nmax_conections = 3\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(dir.path(), &Overrides::default(), std::iter::empty())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("max_conections") && err.contains("line 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("hearth.toml"),
+            "[server]\nhttp = \"127.0.0.1:1\"\n[limits]\nmax_connections = 3\n",
+        )
+        .unwrap();
+        let env = vec![("HEARTH_LIMITS_MAX_CONNECTIONS".to_string(), "7".to_string())];
+        let flags = Overrides {
+            http: Some("127.0.0.1:2".into()),
+            https: None,
+        };
+        let cfg = Config::load_with_env(dir.path(), &flags, env.into_iter()).unwrap();
+        assert_eq!(cfg.limits.max_connections, 7);
+        assert_eq!(cfg.server.http, "127.0.0.1:2");
+    }
+
+    #[test]
+    fn bad_env_value_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vec![(
+            "HEARTH_AUTH_CREDENTIAL_CACHE".to_string(),
+            "maybe".to_string(),
+        )];
+        let err = Config::load_with_env(dir.path(), &Overrides::default(), env.into_iter())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HEARTH_AUTH_CREDENTIAL_CACHE"), "{err}");
+    }
+}

@@ -1,0 +1,238 @@
+//! Admin commands, run either in-process (no server running: the command opens the store) or
+//! by the running server on behalf of the CLI, over `DATA/control.sock` (owner-only, so only
+//! whoever can read the data directory can use it). One JSON line each way.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::accounts::{Actor, NewUser, parse_quota};
+use crate::state::App;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Command {
+    UserAdd {
+        name: String,
+        admin: bool,
+        display_name: Option<String>,
+        email: Option<String>,
+        quota: Option<String>,
+        groups: Vec<String>,
+        password: String,
+    },
+    UserPasswd {
+        name: String,
+        password: String,
+    },
+    UserList,
+    UserDelete {
+        name: String,
+    },
+    GroupAdd {
+        name: String,
+    },
+    GroupDel {
+        name: String,
+    },
+    GroupList,
+    Setup {
+        name: String,
+        admin: String,
+        password: String,
+    },
+    Fsck {
+        repair: bool,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    pub output: String,
+}
+
+pub fn socket_path(data: &Path) -> PathBuf {
+    data.join("control.sock")
+}
+
+/// Runs one command against the services.
+pub async fn execute(app: &App, cmd: Command) -> Reply {
+    match run(app, cmd).await {
+        Ok(output) => Reply { ok: true, output },
+        Err(output) => Reply { ok: false, output },
+    }
+}
+
+async fn run(app: &App, cmd: Command) -> Result<String, String> {
+    let acc = &app.accounts;
+    let console = Actor::console();
+    let e = |e: crate::accounts::AccountsError| e.to_string();
+    match cmd {
+        Command::UserAdd {
+            name,
+            admin,
+            display_name,
+            email,
+            quota,
+            mut groups,
+            password,
+        } => {
+            let quota = quota
+                .as_deref()
+                .map(parse_quota)
+                .transpose()
+                .map_err(e)?
+                .flatten();
+            if admin {
+                groups.push(crate::accounts::ADMIN_GROUP.to_owned());
+            }
+            // Groups named on the command line are created if they do not exist yet.
+            for g in &groups {
+                if acc.group(g).is_err() {
+                    acc.create_group(&console, g, None).map_err(e)?;
+                }
+            }
+            let new = NewUser {
+                uid: name.clone(),
+                display_name,
+                email,
+                quota,
+                groups,
+            };
+            acc.create_user(&console, new, Some(password))
+                .await
+                .map_err(e)?;
+            Ok(format!("created user {name}"))
+        }
+        Command::UserPasswd { name, password } => {
+            acc.set_password(&console, &name, password)
+                .await
+                .map_err(e)?;
+            Ok(format!("password of {name} changed"))
+        }
+        Command::UserList => {
+            let mut out = String::new();
+            for u in acc.list_users(&console, "", 0, None).map_err(e)? {
+                let quota = u
+                    .quota
+                    .map_or_else(|| "unlimited".into(), |q| format!("{q} bytes"));
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\tquota {}\tgroups {}\n",
+                    u.uid,
+                    u.display_name,
+                    u.email.as_deref().unwrap_or("-"),
+                    if u.enabled { "enabled" } else { "disabled" },
+                    quota,
+                    u.groups.join(",")
+                ));
+            }
+            Ok(out)
+        }
+        Command::UserDelete { name } => {
+            acc.delete_user(&console, &name).map_err(e)?;
+            Ok(format!("deleted user {name}"))
+        }
+        Command::GroupAdd { name } => {
+            acc.create_group(&console, &name, None).map_err(e)?;
+            Ok(format!("created group {name}"))
+        }
+        Command::GroupDel { name } => {
+            acc.delete_group(&console, &name).map_err(e)?;
+            Ok(format!("deleted group {name}"))
+        }
+        Command::GroupList => {
+            let mut out = String::new();
+            for g in acc.groups("", 0, None).map_err(e)? {
+                let n = acc.group_members(&g.gid).map_err(e)?.len();
+                out.push_str(&format!("{}\t{}\t{n} member(s)\n", g.gid, g.display_name));
+            }
+            Ok(out)
+        }
+        Command::Setup {
+            name,
+            admin,
+            password,
+        } => {
+            acc.setup(&name, &admin, password).await.map_err(e)?;
+            Ok(format!(
+                "Hearth is set up: box {name}, administrator {admin}"
+            ))
+        }
+        Command::Fsck { repair } => {
+            let (store, blobs) = (app.store.clone(), app.blobs_root());
+            let report = tokio::task::spawn_blocking(move || {
+                let blobs = crate::blobs::LocalBlobs::open(&blobs).map_err(|e| e.to_string())?;
+                crate::blobs::fsck(&store, &blobs, repair).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            let text = report.render();
+            if report.is_clean() || report.repaired {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        }
+    }
+}
+
+impl App {
+    pub fn blobs_root(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+}
+
+/// Serves the control socket until the server stops.
+pub async fn listen(app: Arc<App>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path(&app.data_dir);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let app = app.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            let mut reader = BufReader::new(r).take(64 * 1024);
+            if reader.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let reply = match serde_json::from_str::<Command>(&line) {
+                Ok(cmd) => execute(&app, cmd).await,
+                Err(err) => Reply {
+                    ok: false,
+                    output: format!("bad control request: {err}"),
+                },
+            };
+            let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+            out.push(b'\n');
+            let _ = w.write_all(&out).await;
+        });
+    }
+}
+
+use tokio::io::AsyncReadExt as _;
+
+/// Sends a command to the server running on `data`, if one is. `None`: nobody listens.
+pub async fn ask_server(data: &Path, cmd: &Command) -> Option<std::io::Result<Reply>> {
+    let stream = UnixStream::connect(socket_path(data)).await.ok()?;
+    Some(
+        async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = serde_json::to_vec(cmd)?;
+            line.push(b'\n');
+            w.write_all(&line).await?;
+            let mut reply = String::new();
+            BufReader::new(r).read_line(&mut reply).await?;
+            serde_json::from_str(&reply)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        }
+        .await,
+    )
+}

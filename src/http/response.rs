@@ -1,0 +1,69 @@
+//! Small response builders. Every response body is a boxed stream of `Bytes`.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+pub type Resp = Response<Body>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+pub fn with(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Resp {
+    with(status, "application/json; charset=utf-8", value.to_string())
+}
+
+pub fn html(status: StatusCode, page: String) -> Resp {
+    let mut r = with(status, "text/html; charset=utf-8", page);
+    // Our pages never need to be framed or run foreign scripts.
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self' nc:",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+pub fn redirect(status: StatusCode, location: &str) -> Resp {
+    let mut r = Response::new(empty());
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// A plain error for people and generic clients: JSON when they asked for it, text otherwise.
+pub fn plain_error(status: StatusCode, message: &str, wants_json: bool) -> Resp {
+    if wants_json {
+        json(status, &serde_json::json!({ "message": message }))
+    } else {
+        with(status, "text/plain; charset=utf-8", format!("{message}\n"))
+    }
+}
+
+pub fn set_header(r: &mut Resp, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+}

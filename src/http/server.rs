@@ -1,0 +1,322 @@
+//! Listeners and connections: HTTP/1.1 and HTTP/2 (ALPN over rustls), connection cap,
+//! header-read and idle timeouts, graceful shutdown, one log line and an `X-Request-Id` per
+//! request.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Request, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use super::auth::{self, AuthError};
+use super::request::Ctx;
+use super::response::{self, Resp};
+use super::router::{self, Endpoint};
+use crate::accounts::{Actor, random_token};
+use crate::ocs;
+use crate::state::App;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+pub struct Listeners {
+    pub http: Option<TcpListener>,
+    pub https: Option<(TcpListener, TlsAcceptor)>,
+}
+
+impl Listeners {
+    pub async fn bind(app: &App) -> Result<Listeners, ServerError> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })
+        };
+        let http = match app.config.http_addr() {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        let https = match app.config.https_addr() {
+            Some(a) => Some((
+                bind(a).await?,
+                tls_acceptor(&app.config.server.tls_cert, &app.config.server.tls_key)?,
+            )),
+            None => None,
+        };
+        Ok(Listeners { http, https })
+    }
+}
+
+fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, ServerError> {
+    let read =
+        |p: &str| std::fs::read(p).map_err(|e| ServerError::Tls(format!("cannot read {p}: {e}")));
+    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServerError::Tls(format!("{cert}: {e}")))?;
+    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+        .map_err(|e| ServerError::Tls(format!("{key}: {e}")))?
+        .ok_or_else(|| ServerError::Tls(format!("{key}: no private key found")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Serves until `shutdown` flips to true, then lets running requests finish (bounded by
+/// `server.shutdown_grace_secs`).
+pub async fn serve(app: Arc<App>, listeners: Listeners, mut shutdown: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(app.config.limits.max_connections));
+    let (http, https) = (listeners.http, listeners.https);
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            r = accept(http.as_ref()) => r.map(|(s, p)| (s, p, None)),
+            r = accept(https.as_ref().map(|(l, _)| l)) => r.map(|(s, p)| (s, p, https.as_ref().map(|(_, a)| a.clone()))),
+        };
+        let (stream, peer, tls) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            let limits = &app.config.limits;
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
+                .max_buf_size(limits.max_header_bytes)
+                .keep_alive(true);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+                .keep_alive_interval(Some(Duration::from_secs(limits.idle_timeout_secs)))
+                .keep_alive_timeout(Duration::from_secs(20));
+            let is_tls = tls.is_some();
+            let svc_app = app.clone();
+            let svc = service_fn(move |req| {
+                let app = svc_app.clone();
+                async move { Ok::<_, Infallible>(handle(app, peer.ip(), is_tls, req).await) }
+            });
+            let idle = Duration::from_secs(limits.idle_timeout_secs);
+            match tls {
+                Some(acceptor) => {
+                    let hs = Duration::from_secs(limits.header_read_timeout_secs);
+                    let Ok(Ok(tls_stream)) =
+                        tokio::time::timeout(hs, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let io = IdleIo::new(tls_stream, idle);
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                None => {
+                    let io = IdleIo::new(stream, idle);
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
+        });
+    }
+    drop(http);
+    drop(https);
+    let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+}
+
+async fn accept(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+mod idle;
+use idle::IdleIo;
+
+/// One request: decode the path, route, authenticate, dispatch, and log one line.
+async fn handle(app: Arc<App>, peer: IpAddr, https: bool, req: Request<Incoming>) -> Resp {
+    let started = Instant::now();
+    let request_id = random_token(20);
+    let method = req.method().clone();
+    let raw_path = req.uri().path().to_owned();
+    let mut user = String::from("-");
+    let mut resp = match percent_encoding::percent_decode_str(&raw_path).decode_utf8() {
+        Err(_) => response::plain_error(
+            StatusCode::BAD_REQUEST,
+            "The path is not valid UTF-8.",
+            false,
+        ),
+        Ok(path) if path.contains('\0') => response::plain_error(
+            StatusCode::BAD_REQUEST,
+            "The path contains a NUL character.",
+            false,
+        ),
+        Ok(path) => {
+            let path = path.into_owned();
+            dispatch(app, peer, https, req, path, &mut user).await
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-request-id", v);
+    }
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    tracing::info!(
+        target: "hearth::request",
+        id = %request_id,
+        peer = %peer,
+        user = %user,
+        method = %method,
+        path = %redact_path(&raw_path),
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
+    resp
+}
+
+/// Login-flow tokens in paths are secrets: keep them out of logs.
+fn redact_path(p: &str) -> String {
+    match p.find("/login/v2/flow/") {
+        Some(i) => format!("{}/login/v2/flow/***", &p[..i]),
+        None => p.to_owned(),
+    }
+}
+
+async fn dispatch(
+    app: Arc<App>,
+    peer: IpAddr,
+    https: bool,
+    req: Request<Incoming>,
+    path: String,
+    user: &mut String,
+) -> Resp {
+    let (parts, body) = req.into_parts();
+    let endpoint = router::route(&parts.method, &path);
+    let ocs_version = endpoint.ocs_version();
+    let wants_json = ocs::wants_json(&parts.headers, parts.uri.query().unwrap_or(""));
+    let actor = match auth::resolve(
+        &app,
+        &parts.headers,
+        &parts.method,
+        peer,
+        ocs_version.is_some(),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(AuthError::Wrong)
+            if !endpoint.needs_user() && !matches!(endpoint, Endpoint::LoginFlowV2Start) =>
+        {
+            Actor::Anonymous
+        }
+        Err(e) => return auth_failure(&e, ocs_version, wants_json, &parts.headers),
+    };
+    *user = auth::principal_name(&actor).to_owned();
+    if endpoint.needs_user() && actor.principal().is_none() {
+        return auth_failure(&AuthError::Wrong, ocs_version, wants_json, &parts.headers);
+    }
+    let ctx = Ctx {
+        app,
+        method: parts.method,
+        path,
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers: parts.headers,
+        peer,
+        https,
+        actor,
+        body: Some(body),
+    };
+    if ocs_version.is_some() {
+        ocs::handle(ctx, endpoint).await
+    } else {
+        crate::web::handle(ctx, endpoint).await
+    }
+}
+
+fn auth_failure(
+    e: &AuthError,
+    ocs: Option<router::OcsVersion>,
+    wants_json: bool,
+    headers: &http::HeaderMap,
+) -> Resp {
+    let mut r = match (e, ocs) {
+        (AuthError::Malformed, _) => {
+            response::plain_error(StatusCode::BAD_REQUEST, &e.to_string(), wants_json)
+        }
+        (AuthError::Throttled { retry_after_secs }, _) => {
+            let mut r =
+                response::plain_error(StatusCode::TOO_MANY_REQUESTS, &e.to_string(), wants_json);
+            response::set_header(&mut r, header::RETRY_AFTER, &retry_after_secs.to_string());
+            r
+        }
+        (AuthError::Csrf, _) => {
+            response::plain_error(StatusCode::PRECONDITION_FAILED, "CSRF check failed", true)
+        }
+        (AuthError::Internal, _) => response::plain_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            wants_json,
+        ),
+        (AuthError::Wrong, Some(v)) => ocs::unauthorized(v, wants_json),
+        (AuthError::Wrong, None) => response::plain_error(
+            StatusCode::UNAUTHORIZED,
+            "Wrong login or password.",
+            wants_json,
+        ),
+    };
+    // Browsers' own XHRs do not want a password dialog (Nextcloud does the same).
+    let xhr = headers
+        .get("x-requested-with")
+        .is_some_and(|v| v == "XMLHttpRequest");
+    if r.status() == StatusCode::UNAUTHORIZED && !xhr {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"Hearth\", charset=\"UTF-8\""),
+        );
+    }
+    r
+}

@@ -1,0 +1,126 @@
+//! Hearth: a family's own cloud in one binary. See docs/architecture.md for the code map.
+
+pub mod accounts;
+pub mod blobs;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod http;
+pub mod ocs;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use config::{Config, Overrides};
+use state::App;
+
+/// `hearth serve`: builds the runtime, the app, and runs until SIGTERM/SIGINT.
+pub fn serve_blocking(data: &Path, flags: &Overrides) -> ExitCode {
+    let config = match Config::load(data, flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hearth: configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(&config.log);
+    // Two workers match the Pi's budget (and this machine's cores); blocking work (argon2,
+    // fsck) goes to the blocking pool, which is capped too.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .enable_all()
+        .build();
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hearth: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(serve(data, config))
+}
+
+async fn serve(data: &Path, config: Config) -> ExitCode {
+    let app = match App::open(data, config) {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            eprintln!("hearth: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listeners = match http::server::Listeners::bind(&app).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hearth: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(l) = &listeners.http
+        && let Ok(a) = l.local_addr()
+    {
+        tracing::info!("listening on http://{a}");
+    }
+    if let Some((l, _)) = &listeners.https
+        && let Ok(a) = l.local_addr()
+    {
+        tracing::info!("listening on https://{a}");
+    }
+    if !app.accounts.is_installed().unwrap_or(false) {
+        tracing::warn!(
+            "not set up yet: run `hearth setup --name NAME --admin NAME --password-stdin`"
+        );
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let control = tokio::spawn(control::listen(app.clone()));
+    let sweeper = tokio::spawn(sweep_loop(app.clone()));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    http::server::serve(app.clone(), listeners, stop_rx).await;
+    control.abort();
+    sweeper.abort();
+    let _ = std::fs::remove_file(control::socket_path(&app.data_dir));
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The orphan sweep, hourly with jitter; it only removes blobs unreferenced for an hour.
+async fn sweep_loop(app: Arc<App>) {
+    loop {
+        let jitter = Duration::from_secs(rand::random::<u64>() % 600);
+        tokio::time::sleep(Duration::from_secs(3600) + jitter).await;
+        let (store, root) = (app.store.clone(), app.blobs_root());
+        let r = tokio::task::spawn_blocking(move || {
+            let blobs = blobs::LocalBlobs::open(&root)?;
+            blobs::sweep_orphans(&store, &blobs, Duration::from_secs(3600))
+                .map_err(std::io::Error::other)
+        })
+        .await;
+        match r {
+            Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "orphan sweep"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "orphan sweep failed"),
+            _ => {}
+        }
+    }
+}

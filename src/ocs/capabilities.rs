@@ -1,0 +1,56 @@
+//! The capabilities document. It lists only what this build really serves, and grows as
+//! features land: clients switch behaviour on these keys (protocol notes §3).
+
+use serde_json::{Value, json};
+
+use crate::http::Ctx;
+
+/// The Nextcloud version we answer as: new enough that current apps do not call the server
+/// outdated (Android warns below 26), old enough not to promise newer APIs.
+pub const NC_VERSION: (u32, u32, u32, u32) = (30, 0, 5, 1);
+
+pub fn version_string() -> String {
+    let (a, b, c, _) = NC_VERSION;
+    format!("{a}.{b}.{c}")
+}
+
+pub fn document(ctx: &Ctx) -> Value {
+    let (major, minor, micro, _) = NC_VERSION;
+    let name = ctx
+        .app
+        .accounts
+        .box_name()
+        .unwrap_or_else(|_| "hearth".into());
+    let base = ctx.base_url();
+    json!({
+        "version": {
+            "major": major,
+            "minor": minor,
+            "micro": micro,
+            "string": version_string(),
+            "edition": "",
+            "extendedSupport": false,
+        },
+        "capabilities": {
+            "core": {
+                "pollinterval": 60,
+                "reference-api": false,
+                "mod-rewrite-working": false,
+            },
+            "theming": {
+                "name": format!("Hearth ({name})"),
+                "url": base,
+                "slogan": "A family's own cloud",
+                "color": "#b5452b",
+                "color-text": "#ffffff",
+                "color-element": "#b5452b",
+                "color-element-bright": "#b5452b",
+                "color-element-dark": "#b5452b",
+                "logo": format!("{base}/index.php/avatar/hearth/64"),
+                "background": "#b5452b",
+                "background-plain": true,
+                "background-default": true,
+            },
+        },
+    })
+}

@@ -1,0 +1,83 @@
+//! The application: configuration plus the services, built once and shared behind an `Arc`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::accounts::{Accounts, AccountsError};
+use crate::blobs::LocalBlobs;
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "another Hearth process is using {0}; stop it, or run this command while it runs (it is then asked over its control socket)"
+    )]
+    Busy(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Accounts(#[from] AccountsError),
+}
+
+pub struct App {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub store: Arc<Store>,
+    pub accounts: Accounts,
+    pub blobs: LocalBlobs,
+}
+
+impl App {
+    pub fn open(data_dir: &Path, config: Config) -> Result<App, StartError> {
+        create_private_dir(data_dir)?;
+        // Absolute from here on: paths are reported to clients and the process may chdir.
+        let data_dir = &std::fs::canonicalize(data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let db_path = data_dir.join("hearth.redb");
+        let store = match Store::open(&db_path) {
+            Err(StoreError::Open {
+                source: redb::DatabaseError::DatabaseAlreadyOpen,
+                ..
+            }) => {
+                return Err(StartError::Busy(db_path.display().to_string()));
+            }
+            other => Arc::new(other?),
+        };
+        let blobs =
+            LocalBlobs::open(&data_dir.join("blobs")).map_err(|source| StartError::DataDir {
+                path: data_dir.join("blobs").display().to_string(),
+                source,
+            })?;
+        let accounts = Accounts::new(store.clone(), &config.auth)?;
+        Ok(App {
+            config,
+            data_dir: data_dir.to_owned(),
+            store,
+            accounts,
+            blobs,
+        })
+    }
+}
+
+/// The data directory holds password hashes and the family's files: owner-only.
+fn create_private_dir(dir: &Path) -> Result<(), StartError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! Schema bookkeeping: forward migrations run at start, before any service touches the store.
+
+use super::{Result, Store, StoreError, tables};
+
+/// The schema this build writes. Bump it and append a step to `STEPS` for every change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+type Step = fn(&super::WriteTx) -> Result<()>;
+
+/// `STEPS[n]` migrates schema `n` to `n + 1`.
+const STEPS: [Step; 1] = [v0_to_v1];
+
+fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
+    // Creating every table up front means read transactions never meet a missing table.
+    let t = &tx.0;
+    t.open_table(tables::META)?;
+    t.open_table(tables::USERID_USER.def)?;
+    t.open_table(tables::GROUPID_GROUP.def)?;
+    t.open_table(tables::USERID_APPPWID_APPPW.def)?;
+    t.open_table(tables::APPPWHASH_KEY.def)?;
+    t.open_table(tables::SESSIONHASH_SESSION.def)?;
+    t.open_table(tables::BLOBID_REF.def)?;
+    let instance: String = (0..10)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random::<usize>() % 36]))
+        .collect();
+    tx.set_meta("instance_id", &format!("oc{instance}"))?;
+    Ok(())
+}
+
+pub(super) fn run(store: &Store) -> Result<()> {
+    store.write(|tx| {
+        let found = match tx.0.open_table(tables::META) {
+            Ok(t) => {
+                use redb::ReadableTable;
+                let v = t.get("schema_version")?.map(|v| v.value().to_owned());
+                v.and_then(|s| s.parse::<u32>().ok()).unwrap_or(0)
+            }
+            Err(e) => return Err(StoreError::from(e)),
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (from, step) in STEPS.iter().enumerate().skip(found as usize) {
+            step(tx)?;
+            tracing::info!(from, to = from + 1, "store schema migrated");
+        }
+        tx.set_meta("schema_version", &SCHEMA_VERSION.to_string())
+    })
+}

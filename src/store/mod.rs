@@ -1,0 +1,240 @@
+//! The metadata store: redb behind typed tables.
+//!
+//! Owns durability and atomicity of metadata; knows nothing about users, shares or HTTP.
+//! Values are encoded as one version byte followed by JSON (see [`Record`]), so a record
+//! written by an older Hearth is migrated lazily when read.
+
+mod migrate;
+mod tables;
+
+use std::marker::PhantomData;
+use std::path::Path;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use migrate::SCHEMA_VERSION;
+pub use tables::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] redb::Error),
+    #[error("record in table {table} under key {key:?} cannot be decoded: {reason}")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error(
+        "the data directory was written by a newer Hearth (schema {found}, this build knows {known}); refusing to open it"
+    )]
+    TooNew { found: u32, known: u32 },
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: redb::DatabaseError,
+    },
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Db(e.into()) }
+        }
+    )*};
+}
+from_redb!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A value kept in a table. `VERSION` is written before the JSON; reading an older version
+/// goes through `migrate`, so old records need no stop-the-world rewrite on an SD card.
+pub trait Record: Serialize + DeserializeOwned {
+    const VERSION: u8 = 1;
+    fn migrate(version: u8, _value: serde_json::Value) -> Result<Self, String> {
+        Err(format!("no migration from record version {version}"))
+    }
+}
+
+/// A typed table: string keys (composite keys join their parts with `\0`, documented where
+/// each table is declared) and versioned JSON values.
+pub struct Table<V> {
+    def: TableDefinition<'static, &'static str, &'static [u8]>,
+    name: &'static str,
+    _value: PhantomData<fn() -> V>,
+}
+
+impl<V: Record> Table<V> {
+    pub const fn new(name: &'static str) -> Self {
+        Table {
+            def: TableDefinition::new(name),
+            name,
+            _value: PhantomData,
+        }
+    }
+
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<V> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            table: self.name,
+            key: key.to_owned(),
+            reason,
+        };
+        let (&version, json) = bytes
+            .split_first()
+            .ok_or_else(|| corrupt("empty value".into()))?;
+        if version == V::VERSION {
+            serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))
+        } else {
+            let value = serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))?;
+            V::migrate(version, value).map_err(corrupt)
+        }
+    }
+
+    fn encode(value: &V) -> Vec<u8> {
+        let mut out = vec![V::VERSION];
+        // Serializing our own plain structs to a Vec cannot fail.
+        serde_json::to_writer(&mut out, value).unwrap_or_default();
+        out
+    }
+}
+
+/// The store handle. Cheap to share behind an `Arc`; redb allows one process per file.
+pub struct Store {
+    db: redb::Database,
+}
+
+pub struct ReadTx(redb::ReadTransaction);
+pub struct WriteTx(redb::WriteTransaction);
+
+impl Store {
+    /// Opens (or creates) the database file and runs forward migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = redb::Database::create(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let store = Store { db };
+        migrate::run(&store)?;
+        Ok(store)
+    }
+
+    pub fn read<T>(&self, f: impl FnOnce(&ReadTx) -> Result<T>) -> Result<T> {
+        let tx = ReadTx(self.db.begin_read()?);
+        f(&tx)
+    }
+
+    /// Runs `f` in one write transaction and commits it; nothing is written if `f` fails.
+    /// Keep `f` short and free of I/O other than the store: redb has a single writer.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&WriteTx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let tx = WriteTx(self.db.begin_write().map_err(StoreError::from)?);
+        let out = f(&tx)?;
+        tx.0.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+}
+
+impl ReadTx {
+    pub fn get<V: Record>(&self, table: &Table<V>, key: &str) -> Result<Option<V>> {
+        let t = self.0.open_table(table.def)?;
+        match t.get(key)? {
+            Some(v) => table.decode(key, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Visits records whose key starts with `prefix`, in key order, until `f` returns false.
+    pub fn scan<V: Record>(
+        &self,
+        table: &Table<V>,
+        prefix: &str,
+        mut f: impl FnMut(&str, V) -> bool,
+    ) -> Result<()> {
+        let t = self.0.open_table(table.def)?;
+        for entry in t.range(prefix..)? {
+            let (k, v) = entry?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if !f(key, table.decode(key, v.value())?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        let t = self.0.open_table(tables::META)?;
+        Ok(t.get(key)?.map(|v| v.value().to_owned()))
+    }
+}
+
+impl WriteTx {
+    pub fn get<V: Record>(&self, table: &Table<V>, key: &str) -> Result<Option<V>> {
+        let t = self.0.open_table(table.def)?;
+        let got = t.get(key)?;
+        match got {
+            Some(v) => table.decode(key, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put<V: Record>(&self, table: &Table<V>, key: &str, value: &V) -> Result<()> {
+        let mut t = self.0.open_table(table.def)?;
+        t.insert(key, Table::encode(value).as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a record; returns whether it existed.
+    pub fn delete<V: Record>(&self, table: &Table<V>, key: &str) -> Result<bool> {
+        let mut t = self.0.open_table(table.def)?;
+        Ok(t.remove(key)?.is_some())
+    }
+
+    /// Collects the keys under `prefix` (used for small per-owner families like app passwords).
+    pub fn keys<V: Record>(&self, table: &Table<V>, prefix: &str) -> Result<Vec<String>> {
+        let t = self.0.open_table(table.def)?;
+        let mut out = Vec::new();
+        for entry in t.range(prefix..)? {
+            let (k, _) = entry?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push(k.value().to_owned());
+        }
+        Ok(out)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        let t = self.0.open_table(tables::META)?;
+        Ok(t.get(key)?.map(|v| v.value().to_owned()))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let mut t = self.0.open_table(tables::META)?;
+        t.insert(key, value)?;
+        Ok(())
+    }
+
+    /// A monotonic counter kept in META; ids from it are never reused.
+    pub fn next_id(&self, counter: &str) -> Result<u64> {
+        let next = self
+            .meta(counter)?
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        self.set_meta(counter, &next.to_string())?;
+        Ok(next)
+    }
+}

@@ -1,0 +1,92 @@
+//! Browser-facing pages and the public bootstrap endpoints: `status.php`, the well-known
+//! redirects, the login form, Login Flow v2 and the legacy `nc://` flow, avatars.
+
+mod avatar;
+mod login_flow;
+mod pages;
+
+use http::{StatusCode, header};
+use serde_json::json;
+
+use crate::http::router::Endpoint;
+use crate::http::{Ctx, Resp, response};
+use crate::ocs::capabilities_version;
+
+pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
+    use Endpoint::*;
+    match endpoint {
+        Status => status(&ctx),
+        WellKnownDav => response::redirect(StatusCode::MOVED_PERMANENTLY, "/remote.php/dav/"),
+        Home => pages::home(&ctx),
+        LoginPage => pages::login_page(&ctx),
+        LoginSubmit => pages::login_submit(ctx).await,
+        Logout => pages::logout(&ctx),
+        LoginFlowV2Start => login_flow::start(&ctx),
+        LoginFlowV2Poll => login_flow::poll(ctx).await,
+        LoginFlowV2Open(token) => login_flow::open(&ctx, &token),
+        LoginFlowV2Page => login_flow::flow_page(&ctx),
+        LoginFlowV2Grant => login_flow::grant(ctx).await,
+        LoginFlowLegacyPage => login_flow::legacy_page(&ctx),
+        LoginFlowLegacyGrant => login_flow::legacy_grant(ctx).await,
+        Avatar { uid, size } => avatar::handle(&ctx, &uid, size).await,
+        MethodNotAllowed(allow) => {
+            let mut r = not_found_like(
+                &ctx,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This method is not allowed here.",
+            );
+            response::set_header(&mut r, header::ALLOW, allow);
+            r
+        }
+        _ => not_found_like(
+            &ctx,
+            StatusCode::NOT_FOUND,
+            "There is nothing at this address.",
+        ),
+    }
+}
+
+/// 404/405 in the shape the client asked for: JSON, XML or text.
+fn not_found_like(ctx: &Ctx, status: StatusCode, message: &str) -> Resp {
+    let accept = ctx.header(header::ACCEPT).unwrap_or("");
+    if accept.contains("application/json") {
+        response::json(status, &json!({"message": message}))
+    } else if accept.contains("xml") {
+        response::with(
+            status,
+            "application/xml; charset=utf-8",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:error xmlns:d=\"DAV:\" xmlns:s=\"http://sabredav.org/ns\">\n  <s:exception>{}</s:exception>\n  <s:message>{}</s:message>\n</d:error>\n",
+                if status == StatusCode::NOT_FOUND {
+                    "Sabre\\DAV\\Exception\\NotFound"
+                } else {
+                    "Sabre\\DAV\\Exception\\MethodNotAllowed"
+                },
+                crate::ocs::escape_xml(message)
+            ),
+        )
+    } else {
+        response::plain_error(status, message, false)
+    }
+}
+
+/// `/status.php`: what every client probes first. Booleans are JSON booleans (Android).
+fn status(ctx: &Ctx) -> Resp {
+    let installed = ctx.app.accounts.is_installed().unwrap_or(false);
+    let (a, b, c, d) = capabilities_version();
+    let mut r = response::json(
+        StatusCode::OK,
+        &json!({
+            "installed": installed,
+            "maintenance": false,
+            "needsDbUpgrade": false,
+            "version": format!("{a}.{b}.{c}.{d}"),
+            "versionstring": format!("{a}.{b}.{c}"),
+            "edition": "",
+            "productname": "Hearth",
+            "extendedSupport": false,
+        }),
+    );
+    response::set_header(&mut r, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    r
+}
