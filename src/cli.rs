@@ -194,18 +194,34 @@ fn admin(data: &std::path::Path, cmd: Command) -> ExitCode {
                 };
                 let app = match App::open(data, config) {
                     Ok(a) => a,
+                    // A server may be starting right now: give its socket a moment.
+                    Err(crate::state::StartError::Busy(path)) => {
+                        for _ in 0..50 {
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            if let Some(r) = control::ask_server(data, &cmd).await {
+                                return finish(r.map_err(|e| e.to_string()));
+                            }
+                        }
+                        return fail(&crate::state::StartError::Busy(path).to_string());
+                    }
                     Err(e) => return fail(&e.to_string()),
                 };
                 control::execute(&app, cmd).await
             }
         };
-        if reply.ok {
-            print!("{}", with_newline(&reply.output));
-            ExitCode::SUCCESS
-        } else {
-            fail(reply.output.trim_end())
-        }
+        finish(Ok(reply))
     })
+}
+
+fn finish(reply: Result<control::Reply, String>) -> ExitCode {
+    match reply {
+        Ok(r) if r.ok => {
+            print!("{}", with_newline(&r.output));
+            ExitCode::SUCCESS
+        }
+        Ok(r) => fail(r.output.trim_end()),
+        Err(e) => fail(&format!("the running server did not answer: {e}")),
+    }
 }
 
 fn with_newline(s: &str) -> String {

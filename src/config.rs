@@ -187,6 +187,7 @@ impl Config {
         let mut root =
             toml::Value::try_from(&*self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let mut touched = false;
+        let mut ignored = Vec::new();
         for (var, value) in env {
             let Some(rest) = var.strip_prefix("HEARTH_") else {
                 continue;
@@ -201,11 +202,11 @@ impl Config {
                     message: "not a known setting".into(),
                 });
             };
+            // Variables outside our sections (HEARTH_BIN in a test script, say) are not ours;
+            // a typo inside a known section is, and stops the start.
             let Some(table) = root.get_mut(section).and_then(toml::Value::as_table_mut) else {
-                return Err(ConfigError::Env {
-                    var,
-                    message: format!("no section [{section}]"),
-                });
+                ignored.push(var);
+                continue;
             };
             let Some(old) = table.get(key) else {
                 return Err(ConfigError::Env {
@@ -236,6 +237,12 @@ impl Config {
             };
             table.insert(key.to_owned(), new);
             touched = true;
+        }
+        if !ignored.is_empty() {
+            eprintln!(
+                "hearth: ignoring environment variables that name no setting: {}",
+                ignored.join(", ")
+            );
         }
         if touched {
             *self = root

@@ -62,6 +62,16 @@ async fn serve(data: &Path, config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let control_listener = match control::bind(&app.data_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "hearth: cannot create the control socket in {}: {e}",
+                app.data_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(l) = &listeners.http
         && let Ok(a) = l.local_addr()
     {
@@ -78,7 +88,7 @@ async fn serve(data: &Path, config: Config) -> ExitCode {
         );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let control = tokio::spawn(control::listen(app.clone()));
+    let control = tokio::spawn(control::listen(app.clone(), control_listener));
     let sweeper = tokio::spawn(sweep_loop(app.clone()));
     tokio::spawn(async move {
         wait_for_signal().await;

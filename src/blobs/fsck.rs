@@ -181,3 +181,71 @@ pub fn sweep_orphans(
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::{BlobStore, LocalBlobs};
+
+    fn put_ref(store: &Store, id: &str, r: &BlobRef) {
+        store.write(|tx| tx.put(&store::BLOBID_REF, id, r)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn finds_missing_damaged_and_orphaned_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let blobs = LocalBlobs::open(&dir.path().join("blobs")).unwrap();
+        let good = blobs.put(&b"hello"[..], 1 << 20).await.unwrap();
+        let damaged = blobs.put(&b"world"[..], 1 << 20).await.unwrap();
+        let gone = blobs.put(&b"gone"[..], 1 << 20).await.unwrap();
+        let orphan = blobs.put(&b"orphan"[..], 1 << 20).await.unwrap();
+        for w in [&good, &damaged, &gone] {
+            let r = BlobRef {
+                size: w.size,
+                sha256: w.sha256.clone(),
+                owner: "avatar:nobody".into(),
+                created_ms: 0,
+            };
+            put_ref(&store, &w.id, &r);
+        }
+        std::fs::write(blobs.path_of(&damaged.id).unwrap(), b"w0rld").unwrap();
+        std::fs::remove_file(blobs.path_of(&gone.id).unwrap()).unwrap();
+
+        let report = fsck(&store, &blobs, false).unwrap();
+        assert_eq!(report.blobs_checked, 3);
+        assert_eq!(
+            report
+                .missing
+                .iter()
+                .map(|m| m.0.as_str())
+                .collect::<Vec<_>>(),
+            vec![gone.id.as_str()]
+        );
+        assert_eq!(report.corrupt.len(), 1);
+        assert_eq!(report.orphans, vec![orphan.id.clone()]);
+        assert!(!report.is_clean());
+
+        let repaired = fsck(&store, &blobs, true).unwrap();
+        assert!(repaired.repaired);
+        let after = fsck(&store, &blobs, false).unwrap();
+        assert!(after.missing.is_empty() && after.orphans.is_empty());
+        // Damage is reported, never "repaired" by deleting the family's data.
+        assert_eq!(after.corrupt.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_write_over_the_limit_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(&dir.path().join("blobs")).unwrap();
+        let err = blobs.put(&[7u8; 1000][..], 100).await.unwrap_err();
+        assert!(matches!(err, crate::blobs::BlobError::TooLarge { .. }));
+        assert!(blobs.ids().unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(blobs.tmp_dir()).unwrap().count(), 0);
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        assert_eq!(
+            sweep_orphans(&store, &blobs, std::time::Duration::ZERO).unwrap(),
+            0
+        );
+    }
+}

@@ -186,13 +186,19 @@ impl App {
     }
 }
 
-/// Serves the control socket until the server stops.
-pub async fn listen(app: Arc<App>) -> std::io::Result<()> {
+/// Binds the control socket (owner-only) before the server announces itself, so a CLI
+/// command started right after "listening" always finds it.
+pub fn bind(data: &Path) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
-    let path = socket_path(&app.data_dir);
+    let path = socket_path(data);
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the control socket until the server stops.
+pub async fn listen(app: Arc<App>, listener: UnixListener) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let app = app.clone();

@@ -53,6 +53,7 @@ pub enum Endpoint {
         uid: String,
         size: u32,
     },
+    Logo,
     NotFound,
     /// The path exists but not with this method; carries the allowed methods.
     MethodNotAllowed(&'static str),
@@ -79,6 +80,7 @@ impl Endpoint {
                 | LoginFlowV2Grant
                 | LoginFlowLegacyPage
                 | LoginFlowLegacyGrant
+                | Logo
                 | NotFound
                 | MethodNotAllowed(_)
         )
@@ -145,6 +147,9 @@ pub fn route(method: &Method, path: &str) -> Endpoint {
             _ => Endpoint::MethodNotAllowed("GET, HEAD, POST"),
         },
         ["logout"] => Endpoint::Logout,
+        ["core", "img", "logo", "logo.svg"] => {
+            only(m, &[Method::GET, Method::HEAD], Endpoint::Logo)
+        }
         ["login", "v2"] => only(m, &[Method::POST], Endpoint::LoginFlowV2Start),
         ["login", "v2", "poll"] => only(m, &[Method::POST], Endpoint::LoginFlowV2Poll),
         ["login", "v2", "flow"] => only(m, &[Method::GET, Method::HEAD], Endpoint::LoginFlowV2Page),

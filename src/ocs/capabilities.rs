@@ -46,7 +46,7 @@ pub fn document(ctx: &Ctx) -> Value {
                 "color-element": "#b5452b",
                 "color-element-bright": "#b5452b",
                 "color-element-dark": "#b5452b",
-                "logo": format!("{base}/index.php/avatar/hearth/64"),
+                "logo": format!("{base}/core/img/logo/logo.svg"),
                 "background": "#b5452b",
                 "background-plain": true,
                 "background-default": true,

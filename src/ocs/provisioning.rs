@@ -27,6 +27,9 @@ pub async fn handle(ctx: &Ctx, out: &Out, endpoint: Endpoint, p: &Params) -> Res
     match endpoint {
         OcsGetUsers(_) => {
             let (search, offset, limit) = paging(p);
+            if let Err(e) = actor.require_admin() {
+                return out.err(&e);
+            }
             out.result(
                 acc.list_users(actor, &search, offset, limit)
                     .map(|us| json!({"users": us.into_iter().map(|u| u.uid).collect::<Vec<_>>()})),

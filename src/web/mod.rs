@@ -29,6 +29,11 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
         LoginFlowLegacyPage => login_flow::legacy_page(&ctx),
         LoginFlowLegacyGrant => login_flow::legacy_grant(ctx).await,
         Avatar { uid, size } => avatar::handle(&ctx, &uid, size).await,
+        Logo => {
+            let mut r = response::with(StatusCode::OK, "image/svg+xml", LOGO_SVG);
+            response::set_header(&mut r, header::CACHE_CONTROL, "max-age=86400");
+            r
+        }
         MethodNotAllowed(allow) => {
             let mut r = not_found_like(
                 &ctx,
@@ -45,6 +50,9 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
         ),
     }
 }
+
+/// The theming logo: a hearth flame, public so clients can show it before login.
+const LOGO_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 64 64\"><rect width=\"64\" height=\"64\" rx=\"12\" fill=\"#b5452b\"/><path d=\"M32 10c6 10 14 16 14 28a14 14 0 0 1-28 0c0-7 4-12 7-15 0 6 3 9 5 9-2-8 0-15 2-22z\" fill=\"#fff\"/></svg>";
 
 /// 404/405 in the shape the client asked for: JSON, XML or text.
 fn not_found_like(ctx: &Ctx, status: StatusCode, message: &str) -> Resp {

@@ -1,0 +1,269 @@
+//! The Nextcloud bootstrap surface against the real binary: status.php, OCS envelope and
+//! shapes (golden fixtures), well-known redirects, error shapes, request ids, shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/golden.rs"]
+mod golden;
+
+use common::*;
+
+/// Replaces what legitimately varies between runs (port, temp dir, times) with placeholders.
+fn normalize(s: &Server, text: &str) -> String {
+    let data = std::fs::canonicalize(s.data())
+        .unwrap()
+        .display()
+        .to_string();
+    let mut t = text
+        .replace(&s.addr.to_string(), "HOST")
+        .replace(&data, "/DATA");
+    for key in ["lastLogin"] {
+        for (open, close) in [(format!("\"{key}\":"), ","), (format!("<{key}>"), "<")] {
+            if let Some(i) = t.find(&open) {
+                let start = i + open.len();
+                let end = start + t[start..].find(close).unwrap();
+                t.replace_range(start..end, "0");
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn status_says_whether_setup_is_done() {
+    let s = Server::start();
+    let r = s.req("GET", "/status.php").send();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    let j = r.json();
+    assert_eq!(j["installed"], false);
+    assert_eq!(j["maintenance"], false);
+    assert_eq!(j["extendedSupport"], false);
+    s.cli(
+        &[
+            "setup",
+            "--name",
+            "family",
+            "--admin",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(ADMIN_PW),
+    )
+    .success();
+    let j = s.req("GET", "/status.php").send().json();
+    assert_eq!(j["installed"], true);
+    golden::check(
+        "status.json",
+        &normalize(&s, &s.req("GET", "/status.php").send().text()),
+    );
+    // Setup happens once.
+    let again = s.cli(
+        &[
+            "setup",
+            "--name",
+            "other",
+            "--admin",
+            "eve",
+            "--password-stdin",
+        ],
+        Some(ADMIN_PW),
+    );
+    assert!(!again.status.success());
+    assert!(again.stderr.contains("already set up"), "{}", again.stderr);
+}
+
+#[test]
+fn ocs_shapes_match_fixtures() {
+    let s = Server::installed();
+    for (v, fmt) in [("v1", "xml"), ("v1", "json"), ("v2", "xml"), ("v2", "json")] {
+        let q = if fmt == "json" { "?format=json" } else { "" };
+        let caps = s
+            .req("GET", &format!("/ocs/{v}.php/cloud/capabilities{q}"))
+            .send();
+        assert_eq!(caps.status, 200);
+        let ctype = if fmt == "json" {
+            "application/json; charset=utf-8"
+        } else {
+            "application/xml; charset=utf-8"
+        };
+        assert_eq!(caps.header("content-type"), Some(ctype));
+        golden::check(
+            &format!("ocs/capabilities.{v}.{fmt}"),
+            &normalize(&s, &caps.text()),
+        );
+        let user = s
+            .req("GET", &format!("/ocs/{v}.php/cloud/user{q}"))
+            .basic("admin", ADMIN_PW)
+            .ocs()
+            .send();
+        assert_eq!(user.status, 200);
+        golden::check(&format!("ocs/user.{v}.{fmt}"), &normalize(&s, &user.text()));
+        let missing = s
+            .req("GET", &format!("/ocs/{v}.php/cloud/users/nobody{q}"))
+            .basic("admin", ADMIN_PW)
+            .ocs()
+            .send();
+        golden::check(
+            &format!("ocs/user-missing.{v}.{fmt}"),
+            &normalize(&s, &missing.text()),
+        );
+        assert_eq!(missing.status, if v == "v1" { 200 } else { 404 });
+        let anon = s
+            .req("GET", &format!("/ocs/{v}.php/cloud/user{q}"))
+            .ocs()
+            .send();
+        assert_eq!(anon.status, 401);
+        golden::check(
+            &format!("ocs/unauthorized.{v}.{fmt}"),
+            &normalize(&s, &anon.text()),
+        );
+    }
+    // Accept: application/json selects JSON as well.
+    let r = s
+        .req("GET", "/ocs/v2.php/cloud/capabilities")
+        .header("Accept", "application/json")
+        .send();
+    assert_eq!(r.json()["ocs"]["meta"]["statuscode"], 200);
+}
+
+#[test]
+fn well_known_and_unknown_paths() {
+    let s = Server::installed();
+    for p in ["/.well-known/caldav", "/.well-known/carddav"] {
+        for m in ["GET", "PROPFIND"] {
+            let r = s.req(m, p).send();
+            assert_eq!(r.status, 301, "{m} {p}");
+            assert_eq!(r.header("location"), Some("/remote.php/dav/"));
+        }
+    }
+    let r = s
+        .req("GET", "/no/such/thing")
+        .header("Accept", "application/json")
+        .send();
+    assert_eq!(r.status, 404);
+    assert!(r.json()["message"].is_string());
+    let r = s
+        .req("GET", "/no/such/thing")
+        .header("Accept", "application/xml")
+        .send();
+    assert_eq!(r.status, 404);
+    assert!(
+        r.text()
+            .contains("<s:exception>Sabre\\DAV\\Exception\\NotFound</s:exception>"),
+        "{}",
+        r.text()
+    );
+    let r = s.req("DELETE", "/status.php").send();
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let r = s
+        .req("GET", "/ocs/v1.php/no/such/api")
+        .basic("admin", ADMIN_PW)
+        .send();
+    assert_eq!(r.status, 200, "OCS v1 reports errors inside a 200");
+    assert!(r.text().contains("<statuscode>998</statuscode>"));
+    let r = s
+        .req("GET", "/ocs/v2.php/no/such/api?format=json")
+        .basic("admin", ADMIN_PW)
+        .send();
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn every_response_has_its_own_request_id() {
+    let s = Server::start();
+    let a = s.req("GET", "/status.php").send();
+    let b = s.req("GET", "/nothing").send();
+    let (a, b) = (
+        a.header("x-request-id").unwrap().to_owned(),
+        b.header("x-request-id").unwrap().to_owned(),
+    );
+    assert!(a.len() >= 16 && a != b);
+    // One log line per request, carrying the same id.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let log = s.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&a) && l.contains("/status.php") && l.contains("status=200")),
+        "{log}"
+    );
+}
+
+#[test]
+fn avatar_is_a_png_with_initials() {
+    let s = Server::installed();
+    let r = s
+        .req("GET", "/index.php/avatar/admin/64")
+        .basic("admin", ADMIN_PW)
+        .send();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(r.header("x-nc-iscustomavatar"), Some("0"));
+    assert_eq!(&r.body[..8], b"\x89PNG\r\n\x1a\n");
+    // Width and height in IHDR.
+    assert_eq!(u32::from_be_bytes(r.body[16..20].try_into().unwrap()), 64);
+    let anon = s.req("GET", "/index.php/avatar/admin/64").send();
+    assert_eq!(anon.status, 401, "avatars are for signed-in family members");
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    let mut s = Server::installed();
+    let st = s.terminate().expect("did not stop within 15 s");
+    assert!(st.success(), "{st:?}");
+    assert!(s.log_text().contains("stopped"));
+    assert!(!s.data().join("control.sock").exists());
+}
+
+#[test]
+fn invalid_config_refuses_to_start_naming_key_and_line() {
+    let dir = tmp_path();
+    std::fs::write(
+        dir.join("hearth.toml"),
+        "[server]\nhttp = \"127.0.0.1:0\"\n\n[limits]\nmax_body_bytes = \"lots\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("max_body_bytes") && err.contains("line 5"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("hearth.toml"),
+        "[server]\nhttp = \"not an address\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.http"));
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(&dir)
+        .env("HEARTH_LIMITS_NOPE", "1")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HEARTH_LIMITS_NOPE"));
+}
+
+#[test]
+fn version_flag() {
+    let out = std::process::Command::new(BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("hearth "));
+}
