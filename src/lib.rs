@@ -1,6 +1,7 @@
 //! Hearth: a family's own cloud in one binary. See docs/architecture.md for the code map.
 
 pub mod accounts;
+pub mod alloc;
 pub mod blobs;
 pub mod cli;
 pub mod config;

@@ -3,5 +3,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    hearth::alloc::tune();
     hearth::cli::run(hearth::cli::Cli::parse())
 }
