@@ -121,11 +121,9 @@ async fn sweep_loop(app: Arc<App>) {
     loop {
         let jitter = Duration::from_secs(rand::random::<u64>() % 600);
         tokio::time::sleep(Duration::from_secs(3600) + jitter).await;
-        let (store, root) = (app.store.clone(), app.blobs_root());
+        let (store, blobs) = (app.store.clone(), app.blobs.clone());
         let r = tokio::task::spawn_blocking(move || {
-            let blobs = blobs::LocalBlobs::open(&root)?;
             blobs::sweep_orphans(&store, &blobs, Duration::from_secs(3600))
-                .map_err(std::io::Error::other)
         })
         .await;
         match r {

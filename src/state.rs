@@ -31,7 +31,7 @@ pub struct App {
     pub data_dir: PathBuf,
     pub store: Arc<Store>,
     pub accounts: Accounts,
-    pub blobs: LocalBlobs,
+    pub blobs: Arc<LocalBlobs>,
 }
 
 impl App {
@@ -57,7 +57,8 @@ impl App {
                 path: data_dir.join("blobs").display().to_string(),
                 source,
             })?;
-        let accounts = Accounts::new(store.clone(), &config.auth)?;
+        let blobs = Arc::new(blobs);
+        let accounts = Accounts::new(store.clone(), blobs.clone(), &config.auth)?;
         Ok(App {
             config,
             data_dir: data_dir.to_owned(),

@@ -267,3 +267,263 @@ fn version_flag() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("hearth "));
 }
+
+#[test]
+fn https_speaks_http2_and_http11_by_alpn() {
+    let dir = tmp_path();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::write(
+        dir.join("hearth.toml"),
+        format!(
+            "[server]\nhttp = \"\"\nhttps = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(a) = line.split("listening on https://").nth(1) {
+                let _ = tx.send(a.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("no https listener");
+    let curl = |flag: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", flag, "--cacert"])
+            .arg(&cert)
+            .args(["-o", "/dev/null", "-w", "%{http_version} %{http_code}"])
+            .arg(format!("https://{addr}/status.php"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let h2 = curl("--http2");
+    let h1 = curl("--http1.1");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(h2, "2 200");
+    assert_eq!(h1, "1.1 200");
+}
+
+fn multipart(file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----hearthtestboundary";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files[]\"; filename=\"me.png\"\r\nContent-Type: image/png\r\n\r\n").into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn uploaded_avatar_is_served_replaced_and_removed() {
+    let s = Server::installed();
+    // Any real PNG will do: take the generated one of another size.
+    let png = s
+        .req("GET", "/index.php/avatar/admin/32")
+        .basic("admin", ADMIN_PW)
+        .send()
+        .body;
+    let (ctype, body) = multipart(&png);
+    let r = s
+        .req("POST", "/index.php/avatar/")
+        .basic("admin", ADMIN_PW)
+        .header("Content-Type", &ctype)
+        .body(body)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = s
+        .req("GET", "/index.php/avatar/admin/64")
+        .basic("admin", ADMIN_PW)
+        .send();
+    assert_eq!(got.header("x-nc-iscustomavatar"), Some("1"));
+    assert_eq!(got.body, png);
+    assert!(
+        s.cli(&["fsck"], None)
+            .success()
+            .stdout
+            .contains("checked 1 blob reference(s)")
+    );
+    // Replacing keeps exactly one blob; the old one is gone.
+    let png2 = s
+        .req("GET", "/index.php/avatar/admin/48")
+        .basic("admin", ADMIN_PW)
+        .send()
+        .body;
+    let r = s
+        .req("POST", "/index.php/avatar/")
+        .basic("admin", ADMIN_PW)
+        .header("Content-Type", "image/png")
+        .body(png2.clone())
+        .send();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        s.req("GET", "/index.php/avatar/admin/64")
+            .basic("admin", ADMIN_PW)
+            .send()
+            .body,
+        png2
+    );
+    let fsck = s.cli(&["fsck"], None).success().stdout;
+    assert!(
+        fsck.contains("checked 1 blob reference(s)") && fsck.contains("no problems found"),
+        "{fsck}"
+    );
+    // Not an image: a clear 400.
+    let r = s
+        .req("POST", "/index.php/avatar/")
+        .basic("admin", ADMIN_PW)
+        .header("Content-Type", "image/png")
+        .body("<?php evil(); ?>")
+        .send();
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("PNG or JPEG"));
+    // A cookie session needs the CSRF header for this.
+    let login = s
+        .req("POST", "/index.php/login")
+        .form(&[("user", "admin"), ("password", ADMIN_PW)])
+        .send();
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .req("DELETE", "/index.php/avatar/")
+        .header("Cookie", &cookie)
+        .send();
+    assert_eq!(r.status, 412);
+    let r = s
+        .req("DELETE", "/index.php/avatar/")
+        .header("Cookie", &cookie)
+        .header("OCS-APIRequest", "true")
+        .send();
+    assert_eq!(r.status, 200);
+    let got = s
+        .req("GET", "/index.php/avatar/admin/64")
+        .basic("admin", ADMIN_PW)
+        .send();
+    assert_eq!(got.header("x-nc-iscustomavatar"), Some("0"));
+    assert!(
+        s.cli(&["fsck"], None)
+            .success()
+            .stdout
+            .contains("checked 0 blob reference(s)")
+    );
+}
+
+#[test]
+fn devices_are_listed_and_revoked_from_the_home_page() {
+    let s = Server::installed();
+    let r = s
+        .req("GET", "/ocs/v2.php/core/getapppassword?format=json")
+        .basic("admin", ADMIN_PW)
+        .ocs()
+        .header("User-Agent", "Grandma's phone")
+        .send();
+    let app = r.json()["ocs"]["data"]["apppassword"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        s.req("GET", "/ocs/v2.php/cloud/user")
+            .basic("admin", &app)
+            .ocs()
+            .send()
+            .status,
+        200
+    );
+    let login = s
+        .req("POST", "/index.php/login")
+        .form(&[("user", "admin"), ("password", ADMIN_PW)])
+        .send();
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let home = s.req("GET", "/").header("Cookie", &cookie).send().text();
+    assert!(home.contains("Grandma&#39;s phone"), "{home}");
+    assert!(
+        !home.contains("never used"),
+        "the app password was used once: {home}"
+    );
+    let action = home
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = home
+        .split("name=\"requesttoken\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .req("POST", &action)
+        .header("Cookie", &cookie)
+        .form(&[("requesttoken", "nope")])
+        .send();
+    assert_eq!(r.status, 403);
+    let r = s
+        .req("POST", &action)
+        .header("Cookie", &cookie)
+        .form(&[("requesttoken", &csrf)])
+        .send();
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        s.req("GET", "/ocs/v2.php/cloud/user")
+            .basic("admin", &app)
+            .ocs()
+            .send()
+            .status,
+        401
+    );
+}

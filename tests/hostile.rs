@@ -149,3 +149,28 @@ fn slow_and_idle_clients_are_cut_off() {
     );
     assert!(s.is_running());
 }
+
+#[test]
+fn pages_escape_what_they_echo() {
+    let s = Server::installed();
+    let r = s
+        .req(
+            "GET",
+            "/index.php/login?redirect_url=/%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
+        )
+        .send();
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("&quot;&gt;&lt;script&gt;"), "{html}");
+    // Off-site redirect targets are replaced by the home page.
+    let r = s
+        .req("POST", "/index.php/login")
+        .form(&[
+            ("user", "admin"),
+            ("password", ADMIN_PW),
+            ("redirect_url", "//evil.example/"),
+        ])
+        .send();
+    assert_eq!(r.header("location"), Some("/"));
+}

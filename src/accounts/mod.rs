@@ -3,6 +3,7 @@
 //!
 //! Knows nothing about HTTP: surfaces call these functions with an explicit [`Actor`].
 
+mod avatar;
 mod cache;
 pub mod login_flow;
 pub mod model;
@@ -16,8 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use crate::blobs::LocalBlobs;
 use crate::config::AuthConfig;
 use crate::store::{self, Store, StoreError};
+pub use avatar::image_type as avatar_image_type;
 pub use cache::CredentialCache;
 pub use model::{AppPassword, Group, Session, User};
 pub use password::Hasher;
@@ -130,6 +133,7 @@ pub fn random_token(len: usize) -> String {
 
 pub struct Accounts {
     store: Arc<Store>,
+    blobs: Arc<LocalBlobs>,
     hasher: Hasher,
     cache: CredentialCache,
     throttle: Throttle,
@@ -137,9 +141,10 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(store: Arc<Store>, cfg: &AuthConfig) -> Result<Self> {
+    pub fn new(store: Arc<Store>, blobs: Arc<LocalBlobs>, cfg: &AuthConfig) -> Result<Self> {
         Ok(Accounts {
             store,
+            blobs,
             hasher: Hasher::new(cfg)?,
             cache: CredentialCache::new(
                 cfg.credential_cache,

@@ -163,9 +163,8 @@ async fn run(app: &App, cmd: Command) -> Result<String, String> {
             ))
         }
         Command::Fsck { repair } => {
-            let (store, blobs) = (app.store.clone(), app.blobs_root());
+            let (store, blobs) = (app.store.clone(), app.blobs.clone());
             let report = tokio::task::spawn_blocking(move || {
-                let blobs = crate::blobs::LocalBlobs::open(&blobs).map_err(|e| e.to_string())?;
                 crate::blobs::fsck(&store, &blobs, repair).map_err(|e| e.to_string())
             })
             .await
@@ -177,12 +176,6 @@ async fn run(app: &App, cmd: Command) -> Result<String, String> {
                 Err(text)
             }
         }
-    }
-}
-
-impl App {
-    pub fn blobs_root(&self) -> PathBuf {
-        self.data_dir.join("blobs")
     }
 }
 

@@ -54,7 +54,7 @@ pub async fn resolve(
     headers: &HeaderMap,
     method: &Method,
     ip: IpAddr,
-    is_ocs: bool,
+    csrf_by_header: bool,
 ) -> Result<Actor, AuthError> {
     if let Some((login, secret)) = basic_credentials(headers)? {
         return match app.accounts.authenticate(&login, &secret, ip).await {
@@ -77,7 +77,7 @@ pub async fn resolve(
         match app.accounts.session(&c) {
             Ok(Some((p, s))) => {
                 let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-                if is_ocs && !safe {
+                if csrf_by_header && !safe {
                     let api = headers
                         .get("ocs-apirequest")
                         .and_then(|v| v.to_str().ok())

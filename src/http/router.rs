@@ -54,6 +54,9 @@ pub enum Endpoint {
         size: u32,
     },
     Logo,
+    AvatarUpload,
+    AvatarDelete,
+    AppPasswordRevoke(u64),
     NotFound,
     /// The path exists but not with this method; carries the allowed methods.
     MethodNotAllowed(&'static str),
@@ -84,6 +87,13 @@ impl Endpoint {
                 | NotFound
                 | MethodNotAllowed(_)
         )
+    }
+
+    /// Cookie-session requests to these must carry `OCS-APIRequest: true` or the session's
+    /// `requesttoken` header (pages with forms check their own token instead).
+    pub fn csrf_by_header(&self) -> bool {
+        self.ocs_version().is_some()
+            || matches!(self, Endpoint::AvatarUpload | Endpoint::AvatarDelete)
     }
 
     pub fn ocs_version(&self) -> Option<OcsVersion> {
@@ -147,6 +157,15 @@ pub fn route(method: &Method, path: &str) -> Endpoint {
             _ => Endpoint::MethodNotAllowed("GET, HEAD, POST"),
         },
         ["logout"] => Endpoint::Logout,
+        ["avatar"] => match *m {
+            Method::POST => Endpoint::AvatarUpload,
+            Method::DELETE => Endpoint::AvatarDelete,
+            _ => Endpoint::MethodNotAllowed("POST, DELETE"),
+        },
+        ["settings", "apppasswords", id, "revoke"] => match id.parse::<u64>() {
+            Ok(id) => only(m, &[Method::POST], Endpoint::AppPasswordRevoke(id)),
+            Err(_) => Endpoint::NotFound,
+        },
         ["core", "img", "logo", "logo.svg"] => {
             only(m, &[Method::GET, Method::HEAD], Endpoint::Logo)
         }

@@ -243,7 +243,7 @@ async fn dispatch(
         &parts.headers,
         &parts.method,
         peer,
-        ocs_version.is_some(),
+        endpoint.csrf_by_header(),
     )
     .await
     {

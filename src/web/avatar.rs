@@ -17,7 +17,9 @@ pub async fn handle(ctx: &Ctx, uid: &str, size: u32) -> Resp {
         // Avatars are capped at upload time; reading one whole is bounded.
         let mut buf = Vec::with_capacity(usize::try_from(len.min(2 << 20)).unwrap_or(0));
         if r.read_to_end(&mut buf).await.is_ok() {
-            let mut resp = response::with(StatusCode::OK, "image/png", buf);
+            let ctype =
+                crate::accounts::avatar_image_type(&buf).unwrap_or("application/octet-stream");
+            let mut resp = response::with(StatusCode::OK, ctype, buf);
             response::set_header(
                 &mut resp,
                 header::HeaderName::from_static("x-nc-iscustomavatar"),
@@ -41,6 +43,105 @@ pub async fn handle(ctx: &Ctx, uid: &str, size: u32) -> Resp {
     );
     response::set_header(&mut resp, header::CACHE_CONTROL, "max-age=600");
     resp
+}
+
+/// `POST /index.php/avatar/`: the picture as multipart field `files[]` (what Nextcloud's web
+/// settings send) or as the raw request body with an image content type.
+pub async fn upload(mut ctx: Ctx) -> Resp {
+    let Some(uid) = ctx.actor.principal().map(|p| p.uid.clone()) else {
+        return response::plain_error(StatusCode::UNAUTHORIZED, "Please log in.", true);
+    };
+    let ctype = ctx.header(header::CONTENT_TYPE).unwrap_or("").to_owned();
+    let body = match ctx.small_body().await {
+        Ok(b) => b,
+        Err(e) => return response::plain_error(e.status(), &e.to_string(), true),
+    };
+    let image: &[u8] = if ctype
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        match multipart_file(&ctype, &body) {
+            Some(f) => f,
+            None => {
+                return bad(
+                    "No picture was found in the upload (expected a file field named files[]).",
+                );
+            }
+        }
+    } else {
+        &body
+    };
+    match ctx.app.accounts.set_avatar(&ctx.actor, &uid, image).await {
+        Ok(()) => response::json(StatusCode::OK, &serde_json::json!({"status": "success"})),
+        Err(crate::accounts::AccountsError::InvalidInput(m)) => bad(&m),
+        Err(e) => {
+            tracing::error!(error = %e, "avatar upload failed");
+            response::plain_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The picture could not be saved.",
+                true,
+            )
+        }
+    }
+}
+
+fn bad(message: &str) -> Resp {
+    response::json(
+        StatusCode::BAD_REQUEST,
+        &serde_json::json!({"data": {"message": message}}),
+    )
+}
+
+pub async fn delete(ctx: &Ctx) -> Resp {
+    let Some(uid) = ctx.actor.principal().map(|p| p.uid.clone()) else {
+        return response::plain_error(StatusCode::UNAUTHORIZED, "Please log in.", true);
+    };
+    match ctx.app.accounts.delete_avatar(&ctx.actor, &uid).await {
+        Ok(()) => response::json(StatusCode::OK, &serde_json::json!({})),
+        Err(e) => {
+            tracing::error!(error = %e, "avatar delete failed");
+            response::plain_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The picture could not be removed.",
+                true,
+            )
+        }
+    }
+}
+
+/// The content of the first file part of a (bounded, already read) multipart body.
+fn multipart_file<'a>(ctype: &str, body: &'a [u8]) -> Option<&'a [u8]> {
+    let boundary = ctype
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    if boundary.is_empty() || boundary.len() > 200 {
+        return None;
+    }
+    let delim = format!("--{boundary}");
+    let mut rest = body;
+    loop {
+        let at = find(rest, delim.as_bytes())?;
+        rest = &rest[at + delim.len()..];
+        if rest.starts_with(b"--") {
+            return None;
+        }
+        let head_end = find(rest, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&rest[..head_end]).to_ascii_lowercase();
+        let content = &rest[head_end + 4..];
+        let end = find(content, format!("\r\n{delim}").as_bytes())?;
+        if head.contains("filename=") {
+            return Some(&content[..end]);
+        }
+        rest = &content[end..];
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn colour(uid: &str) -> [u8; 3] {

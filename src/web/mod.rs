@@ -29,6 +29,9 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
         LoginFlowLegacyPage => login_flow::legacy_page(&ctx),
         LoginFlowLegacyGrant => login_flow::legacy_grant(ctx).await,
         Avatar { uid, size } => avatar::handle(&ctx, &uid, size).await,
+        AvatarUpload => avatar::upload(ctx).await,
+        AvatarDelete => avatar::delete(&ctx).await,
+        AppPasswordRevoke(id) => pages::revoke_app_password(ctx, id).await,
         Logo => {
             let mut r = response::with(StatusCode::OK, "image/svg+xml", LOGO_SVG);
             response::set_header(&mut r, header::CACHE_CONTROL, "max-age=86400");

@@ -5,7 +5,21 @@ use http::{StatusCode, header};
 use crate::accounts::{AccountsError, Principal};
 use crate::http::auth::SESSION_COOKIE;
 use crate::http::{Ctx, Resp, response};
-pub use crate::ocs::escape_xml as esc;
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '&' => o.push_str("&amp;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}\
 h1{color:#b5452b}label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
@@ -169,7 +183,7 @@ pub fn home(ctx: &Ctx) -> Resp {
             ),
         );
     }
-    let Some((p, _)) = session(ctx) else {
+    let Some((p, csrf)) = session(ctx) else {
         return login_form(ctx, "/", None);
     };
     let rows: String = ctx
@@ -180,7 +194,7 @@ pub fn home(ctx: &Ctx) -> Resp {
         .iter()
         .map(|a| {
             format!(
-                "<tr><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td><form method=\"post\" action=\"/index.php/settings/apppasswords/{}/revoke\"><input type=\"hidden\" name=\"requesttoken\" value=\"{}\"><button type=\"submit\">Revoke</button></form></td></tr>",
                 esc(&a.name),
                 if a.last_used_ms == 0 {
                     "never used".to_owned()
@@ -188,7 +202,9 @@ pub fn home(ctx: &Ctx) -> Resp {
                     httpdate::fmt_http_date(
                         std::time::UNIX_EPOCH + std::time::Duration::from_millis(a.last_used_ms),
                     )
-                }
+                },
+                a.id,
+                esc(&csrf)
             )
         })
         .collect();
@@ -202,4 +218,33 @@ pub fn home(ctx: &Ctx) -> Resp {
             ),
         ),
     )
+}
+
+/// Revokes one of the signed-in user's app passwords from the home page.
+pub async fn revoke_app_password(mut ctx: Ctx, id: u64) -> Resp {
+    let params = match ctx.params().await {
+        Ok(p) => p,
+        Err(e) => return error_page(e.status(), "Revoke", &e.to_string()),
+    };
+    let Some((p, csrf)) = session(&ctx) else {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Access forbidden",
+            "Please log in first.",
+        );
+    };
+    if params.get("requesttoken") != Some(csrf.as_str()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Access forbidden",
+            "State token does not match. Reload the page and try again.",
+        );
+    }
+    match ctx.app.accounts.revoke_app_password(&p.uid, id) {
+        Ok(()) => response::redirect(StatusCode::SEE_OTHER, "/"),
+        Err(AccountsError::NotFound) => {
+            error_page(StatusCode::NOT_FOUND, "Revoke", "There is no such device.")
+        }
+        Err(e) => internal(&e),
+    }
 }
