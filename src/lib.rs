@@ -6,6 +6,8 @@ pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod dav;
+pub mod files;
 pub mod http;
 pub mod ocs;
 pub mod state;

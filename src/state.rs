@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::accounts::{Accounts, AccountsError};
 use crate::blobs::LocalBlobs;
 use crate::config::Config;
+use crate::dav::LockManager;
+use crate::files::Files;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,8 @@ pub struct App {
     pub store: Arc<Store>,
     pub accounts: Accounts,
     pub blobs: Arc<LocalBlobs>,
+    pub files: Files,
+    pub locks: LockManager,
 }
 
 impl App {
@@ -59,12 +63,15 @@ impl App {
             })?;
         let blobs = Arc::new(blobs);
         let accounts = Accounts::new(store.clone(), blobs.clone(), &config.auth)?;
+        let files = Files::new(store.clone(), blobs.clone());
         Ok(App {
+            files,
             config,
             data_dir: data_dir.to_owned(),
             store,
             accounts,
             blobs,
+            locks: LockManager::default(),
         })
     }
 }

@@ -32,7 +32,7 @@ impl Accounts {
             .map_err(|e| AccountsError::Internal(e.to_string()))?;
         let r = BlobRef {
             size: written.size,
-            sha256: written.sha256.clone(),
+            sha1: written.sha1.clone(),
             owner: format!("avatar:{uid}"),
             created_ms: now_ms(),
         };

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
+use sha1::{Digest, Sha1};
 
 use super::{BlobError, BlobRef, LocalBlobs};
 use crate::store::{self, Store};
@@ -13,7 +13,7 @@ pub struct FsckReport {
     pub blobs_checked: usize,
     /// Metadata points at a blob that is not on disk.
     pub missing: Vec<(String, String)>,
-    /// The blob on disk differs from what metadata recorded (size or SHA-256).
+    /// The blob on disk differs from what metadata recorded (size or SHA-1).
     pub corrupt: Vec<(String, String)>,
     /// Blobs on disk that nothing refers to.
     pub orphans: Vec<String>,
@@ -60,9 +60,9 @@ impl FsckReport {
     }
 }
 
-fn sha256_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
+fn sha1_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
     let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
+    let mut h = Sha1::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
@@ -96,16 +96,16 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
         report.blobs_checked += 1;
         known.insert(id.clone());
         let path = blobs.path_of(id)?;
-        match sha256_file(&path) {
+        match sha1_file(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 report.missing.push((id.clone(), r.owner.clone()))
             }
             Err(e) => return Err(e.into()),
-            Ok((size, sum)) if size != r.size || sum != r.sha256 => report.corrupt.push((
+            Ok((size, sum)) if size != r.size || sum != r.sha1 => report.corrupt.push((
                 id.clone(),
                 format!(
-                    "{size} bytes with sha256 {sum}, expected {} bytes with {}",
-                    r.size, r.sha256
+                    "{size} bytes with sha1 {sum}, expected {} bytes with {}",
+                    r.size, r.sha1
                 ),
             )),
             Ok(_) => {}
@@ -130,6 +130,11 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
         let missing = report.missing.clone();
         store.write(|tx| -> Result<(), BlobError> {
             for (id, owner) in &missing {
+                // A file's lost content cannot be recreated; dropping the file would make sync
+                // clients delete the family's local copy. Leave it reported for a restore.
+                if owner.starts_with("file:") {
+                    continue;
+                }
                 tx.delete(&store::BLOBID_REF, id)?;
                 clear_referrer(tx, owner, id)?;
             }
@@ -203,7 +208,7 @@ mod tests {
         for w in [&good, &damaged, &gone] {
             let r = BlobRef {
                 size: w.size,
-                sha256: w.sha256.clone(),
+                sha1: w.sha1.clone(),
                 owner: "avatar:nobody".into(),
                 created_ms: 0,
             };

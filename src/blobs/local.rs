@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{BlobError, BlobStore, Written, new_blob_id, valid_id};
@@ -53,6 +53,14 @@ impl LocalBlobs {
     }
 }
 
+impl LocalBlobs {
+    /// A new blob with the same content (COPY gives the copy its own content and id).
+    pub async fn copy(&self, id: &str) -> Result<Written, BlobError> {
+        let (reader, _) = self.open(id, 0).await?;
+        self.put(reader, u64::MAX).await
+    }
+}
+
 impl BlobStore for LocalBlobs {
     async fn put(
         &self,
@@ -63,7 +71,7 @@ impl BlobStore for LocalBlobs {
         let tmp = self.tmp_dir().join(format!("{id}.part"));
         let result = async {
             let mut file = tokio::fs::File::create(&tmp).await?;
-            let mut hasher = Sha256::new();
+            let mut hasher = Sha1::new();
             let mut size = 0u64;
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -86,7 +94,7 @@ impl BlobStore for LocalBlobs {
             tokio::fs::rename(&tmp, &dest).await?;
             // The rename is durable only once the directory entry is.
             tokio::fs::File::open(&shard).await?.sync_all().await?;
-            let sha256 = hasher
+            let sha1 = hasher
                 .finalize()
                 .iter()
                 .map(|b| format!("{b:02x}"))
@@ -94,7 +102,7 @@ impl BlobStore for LocalBlobs {
             Ok(Written {
                 id: id.clone(),
                 size,
-                sha256,
+                sha1,
             })
         }
         .await;

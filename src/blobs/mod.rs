@@ -34,7 +34,7 @@ pub enum BlobError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlobRef {
     pub size: u64,
-    pub sha256: String,
+    pub sha1: String,
     /// Who refers to it, e.g. `avatar:alice`; lets fsck --repair clear the referrer.
     pub owner: String,
     pub created_ms: u64,
@@ -46,7 +46,7 @@ impl Record for BlobRef {}
 pub struct Written {
     pub id: String,
     pub size: u64,
-    pub sha256: String,
+    pub sha1: String,
 }
 
 /// The streaming blob engine interface: the encrypting layer and an S3 engine implement the

@@ -2,6 +2,7 @@
 //! authentication step. Surfaces (`ocs`, `web`) get a parsed [`Ctx`] and return responses.
 
 pub mod auth;
+pub mod body;
 pub mod request;
 pub mod response;
 pub mod router;

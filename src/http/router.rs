@@ -54,6 +54,9 @@ pub enum Endpoint {
         size: u32,
     },
     Logo,
+    Dav(crate::dav::Target),
+    /// OPTIONS on a DAV path: answered without authentication (Windows, Office probe it).
+    DavOptions(crate::dav::Target),
     AvatarUpload,
     AvatarDelete,
     AppPasswordRevoke(u64),
@@ -69,6 +72,7 @@ impl Endpoint {
         !matches!(
             self,
             Status
+                | DavOptions(_)
                 | WellKnownDav
                 | Home
                 | OcsCapabilities(_)
@@ -128,6 +132,13 @@ impl Endpoint {
 
 /// `path` is already percent-decoded and known to be UTF-8.
 pub fn route(method: &Method, path: &str) -> Endpoint {
+    if let Some(t) = crate::dav::parse_target(path) {
+        return if *method == Method::OPTIONS {
+            Endpoint::DavOptions(t)
+        } else {
+            Endpoint::Dav(t)
+        };
+    }
     let path = path
         .strip_prefix("/index.php")
         .filter(|p| p.is_empty() || p.starts_with('/'))

@@ -270,6 +270,9 @@ async fn dispatch(
         actor,
         body: Some(body),
     };
+    if let Endpoint::Dav(t) | Endpoint::DavOptions(t) = endpoint {
+        return crate::dav::handle(ctx, t).await;
+    }
     if ocs_version.is_some() {
         ocs::handle(ctx, endpoint).await
     } else {

@@ -3,12 +3,12 @@
 use super::{Result, Store, StoreError, tables};
 
 /// The schema this build writes. Bump it and append a step to `STEPS` for every change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 type Step = fn(&super::WriteTx) -> Result<()>;
 
 /// `STEPS[n]` migrates schema `n` to `n + 1`.
-const STEPS: [Step; 1] = [v0_to_v1];
+const STEPS: [Step; 2] = [v0_to_v1, v1_to_v2];
 
 fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
     // Creating every table up front means read transactions never meet a missing table.
@@ -24,6 +24,18 @@ fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
         .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random::<usize>() % 36]))
         .collect();
     tx.set_meta("instance_id", &format!("oc{instance}"))?;
+    Ok(())
+}
+
+/// The file tree and chunked uploads.
+fn v1_to_v2(tx: &super::WriteTx) -> Result<()> {
+    let t = &tx.0;
+    t.open_table(tables::USERID_ROOTID.def)?;
+    t.open_table(tables::NODEID_NODE.def)?;
+    t.open_table(tables::PARENTID_NAME_NODEID.def)?;
+    t.open_table(tables::NODEID_PROP_VALUE.def)?;
+    t.open_table(tables::USERID_UPLOADID_UPLOAD.def)?;
+    t.open_table(tables::USERID_UPLOADID_CHUNK_BLOB.def)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use redb::TableDefinition;
 use super::Table;
 use crate::accounts::model::{AppPassword, Group, Session, User};
 use crate::blobs::BlobRef;
+use crate::files::Node;
 
 /// Plain string settings: `schema_version`, `instance_id`, `installed`, `box_name`, id counters.
 pub const META: TableDefinition<'static, &'static str, &'static str> = TableDefinition::new("meta");
@@ -24,3 +25,18 @@ pub const SESSIONHASH_SESSION: Table<Session> = Table::new("sessionhash_session"
 pub const BLOBID_REF: Table<BlobRef> = Table::new("blobid_ref");
 
 impl super::Record for String {}
+
+/// uid → node id of the user's root folder.
+pub const USERID_ROOTID: Table<u64> = Table::new("userid_rootid");
+/// node id (16 hex digits) → node.
+pub const NODEID_NODE: Table<Node> = Table::new("nodeid_node");
+/// parent node id (16 hex) `\0` name → node id: a folder's children are one key range.
+pub const PARENTID_NAME_NODEID: Table<u64> = Table::new("parentid_name_nodeid");
+/// node id (16 hex) `\0` Clark name (`{ns}local`) → the property's XML value (dead properties).
+pub const NODEID_PROP_VALUE: Table<String> = Table::new("nodeid_prop_value");
+/// uid `\0` upload id → a chunked upload in progress.
+pub const USERID_UPLOADID_UPLOAD: Table<crate::files::Upload> =
+    Table::new("userid_uploadid_upload");
+/// uid `\0` upload id `\0` chunk name → the chunk's blob.
+pub const USERID_UPLOADID_CHUNK_BLOB: Table<crate::files::Chunk> =
+    Table::new("userid_uploadid_chunk_blob");

@@ -1,0 +1,130 @@
+//! DAV errors: a status, an optional RFC precondition element, and a Sabre-style body that
+//! Nextcloud clients read (`d:error` / `s:exception` / `s:message`).
+
+use http::StatusCode;
+
+use crate::files::FilesError;
+use crate::http::{Resp, response};
+
+#[derive(Debug)]
+pub struct DavError {
+    pub status: StatusCode,
+    pub exception: &'static str,
+    pub message: String,
+    /// An RFC 4918 precondition element in the DAV: namespace, e.g. `propfind-finite-depth`.
+    pub condition: Option<&'static str>,
+}
+
+impl DavError {
+    pub fn new(status: StatusCode, exception: &'static str, message: impl Into<String>) -> Self {
+        DavError {
+            status,
+            exception,
+            message: message.into(),
+            condition: None,
+        }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Sabre\\DAV\\Exception\\BadRequest",
+            m,
+        )
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Sabre\\DAV\\Exception\\NotFound", m)
+    }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Sabre\\DAV\\Exception\\Forbidden", m)
+    }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Sabre\\DAV\\Exception\\Conflict", m)
+    }
+    pub fn precondition(m: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "Sabre\\DAV\\Exception\\PreconditionFailed",
+            m,
+        )
+    }
+    pub fn locked() -> Self {
+        let mut e = Self::new(
+            StatusCode::LOCKED,
+            "Sabre\\DAV\\Exception\\Locked",
+            "The resource is locked",
+        );
+        e.condition = Some("lock-token-submitted");
+        e
+    }
+    pub fn method_not_allowed(m: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Sabre\\DAV\\Exception\\MethodNotAllowed",
+            m,
+        )
+    }
+    pub fn with_condition(mut self, c: &'static str) -> Self {
+        self.condition = Some(c);
+        self
+    }
+
+    pub fn into_response(self) -> Resp {
+        let cond = self
+            .condition
+            .map(|c| format!("\n  <d:{c}/>"))
+            .unwrap_or_default();
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:error xmlns:d=\"DAV:\" xmlns:s=\"http://sabredav.org/ns\">{cond}\n  <s:exception>{}</s:exception>\n  <s:message>{}</s:message>\n</d:error>\n",
+            self.exception,
+            super::xml::escape(&self.message)
+        );
+        let mut r = response::with(self.status, "application/xml; charset=utf-8", body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response::set_header(
+                &mut r,
+                http::header::WWW_AUTHENTICATE,
+                "Basic realm=\"Hearth\", charset=\"UTF-8\"",
+            );
+        }
+        r
+    }
+}
+
+impl From<FilesError> for DavError {
+    fn from(e: FilesError) -> Self {
+        match e {
+            FilesError::NotFound => DavError::not_found("File not found"),
+            FilesError::ParentMissing => DavError::conflict("The parent folder does not exist"),
+            FilesError::AlreadyExists => {
+                DavError::method_not_allowed("The resource you tried to create already exists")
+            }
+            FilesError::Conflict(m) => DavError::conflict(m),
+            FilesError::BadName(m) => DavError::new(
+                StatusCode::BAD_REQUEST,
+                "OCA\\DAV\\Connector\\Sabre\\Exception\\InvalidPath",
+                format!("Invalid name: {m}"),
+            ),
+            FilesError::BadRequest(m) => DavError::bad_request(m),
+            FilesError::Forbidden(m) => DavError::forbidden(m),
+            FilesError::PreconditionFailed => {
+                DavError::precondition("The resource changed since you last saw it")
+            }
+            FilesError::QuotaExceeded => DavError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "Sabre\\DAV\\Exception\\InsufficientStorage",
+                "Insufficient space in your quota",
+            )
+            .with_condition("quota-not-exceeded"),
+            other => {
+                tracing::error!(error = %other, "DAV request failed");
+                DavError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sabre\\DAV\\Exception",
+                    "Internal error; the details are in the server log",
+                )
+            }
+        }
+    }
+}
+
+pub type DavResult<T = Resp> = Result<T, DavError>;

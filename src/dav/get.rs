@@ -1,0 +1,204 @@
+//! GET and HEAD: streamed from the blob store, with `Range`, `If-Range` and the conditional
+//! headers, and the headers Nextcloud clients check (ETag/OC-ETag, OC-FileId, OC-Checksum).
+
+use http::{StatusCode, header};
+use http_body_util::BodyExt;
+
+use super::props::http_date;
+use super::{DavError, DavResult, Req};
+use crate::files::Node;
+use crate::http::{Ctx, Resp, body::ReaderBody, response};
+
+pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
+    let node = ctx
+        .app
+        .files
+        .lookup(&ctx.actor, &req.uid, &req.segs)?
+        .ok_or_else(|| DavError::not_found("File not found"))?;
+    if node.is_dir() {
+        return Err(DavError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "Sabre\\DAV\\Exception\\NotImplemented",
+            "GET is only implemented on files",
+        ));
+    }
+    let etag = format!("\"{}\"", node.etag);
+    if let Some(status) = preconditions(&ctx, &node, &etag) {
+        let mut r = http::Response::new(response::empty());
+        *r.status_mut() = status;
+        common_headers(&mut r, &ctx, &node, &etag);
+        return Ok(r);
+    }
+    let len = node.size;
+    let range = if if_range_ok(&ctx, &node, &etag) {
+        ctx.header(header::RANGE).map(|r| parse_range(r, len))
+    } else {
+        None
+    };
+    let (status, start, count) = match range {
+        None | Some(Range::Ignore) => (StatusCode::OK, 0, len),
+        Some(Range::Unsatisfiable) => {
+            let mut r = DavError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "Sabre\\DAV\\Exception\\RequestedRangeNotSatisfiable",
+                "The requested range is not satisfiable",
+            )
+            .into_response();
+            response::set_header(&mut r, header::CONTENT_RANGE, &format!("bytes */{len}"));
+            return Ok(r);
+        }
+        Some(Range::Part(a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+    };
+    let body = if ctx.method == http::Method::HEAD || count == 0 {
+        response::empty()
+    } else {
+        let reader = ctx.app.files.open(&node, start).await?;
+        ReaderBody::new(reader, count).boxed_unsync()
+    };
+    let mut r = http::Response::new(body);
+    *r.status_mut() = status;
+    common_headers(&mut r, &ctx, &node, &etag);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_LENGTH, count.into());
+    if status == StatusCode::PARTIAL_CONTENT {
+        response::set_header(
+            &mut r,
+            header::CONTENT_RANGE,
+            &format!("bytes {start}-{}/{len}", start + count - 1),
+        );
+    }
+    response::set_header(&mut r, header::CONTENT_TYPE, &node.content_type);
+    let enc = super::xml::encode_path(&node.name);
+    response::set_header(
+        &mut r,
+        header::CONTENT_DISPOSITION,
+        &format!("attachment; filename*=UTF-8''{enc}; filename=\"{enc}\""),
+    );
+    if let Some(s) = &node.sha1 {
+        response::set_header(
+            &mut r,
+            header::HeaderName::from_static("oc-checksum"),
+            &format!("SHA1:{s}"),
+        );
+    }
+    Ok(r)
+}
+
+fn common_headers(r: &mut Resp, ctx: &Ctx, node: &Node, etag: &str) {
+    response::set_header(r, header::ETAG, etag);
+    response::set_header(r, header::HeaderName::from_static("oc-etag"), etag);
+    response::set_header(r, header::LAST_MODIFIED, &http_date(node.mtime));
+    response::set_header(r, header::ACCEPT_RANGES, "bytes");
+    let id = super::oc_id(node.id, &ctx.app.accounts.instance_id().unwrap_or_default());
+    response::set_header(r, header::HeaderName::from_static("oc-fileid"), &id);
+}
+
+pub fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').any(|t| {
+        let t = t.trim();
+        t == "*" || t.trim_start_matches("W/") == etag
+    })
+}
+
+fn parse_date(s: &str) -> Option<i64> {
+    httpdate::parse_http_date(s)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+/// RFC 9110 §13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
+fn preconditions(ctx: &Ctx, node: &Node, etag: &str) -> Option<StatusCode> {
+    if let Some(m) = ctx.header(header::IF_MATCH) {
+        if !etag_matches(m, etag) {
+            return Some(StatusCode::PRECONDITION_FAILED);
+        }
+    } else if let Some(d) = ctx.header(header::IF_UNMODIFIED_SINCE).and_then(parse_date)
+        && node.mtime > d
+    {
+        return Some(StatusCode::PRECONDITION_FAILED);
+    }
+    if let Some(m) = ctx.header(header::IF_NONE_MATCH) {
+        if etag_matches(m, etag) {
+            return Some(StatusCode::NOT_MODIFIED);
+        }
+    } else if let Some(d) = ctx.header(header::IF_MODIFIED_SINCE).and_then(parse_date)
+        && node.mtime <= d
+    {
+        return Some(StatusCode::NOT_MODIFIED);
+    }
+    None
+}
+
+fn if_range_ok(ctx: &Ctx, node: &Node, etag: &str) -> bool {
+    match ctx.header(header::IF_RANGE) {
+        None => true,
+        Some(v) if v.starts_with('"') || v.starts_with("W/") => v == etag,
+        Some(v) => parse_date(v).is_some_and(|d| node.mtime <= d),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    Part(u64, u64),
+    Unsatisfiable,
+    /// Malformed or several ranges: serve the whole file (RFC 9110 allows ignoring Range).
+    Ignore,
+}
+
+fn parse_range(h: &str, len: u64) -> Range {
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return Range::Ignore;
+    };
+    if spec.contains(',') {
+        return Range::Ignore;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Range::Ignore;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.is_empty(), b.is_empty()) {
+        (true, false) => match b.parse::<u64>() {
+            Ok(0) => return Range::Unsatisfiable,
+            Ok(n) => (len.saturating_sub(n), len.saturating_sub(1)),
+            Err(_) => return Range::Ignore,
+        },
+        (false, _) => {
+            let Ok(start) = a.parse::<u64>() else {
+                return Range::Ignore;
+            };
+            let end = if b.is_empty() {
+                len.saturating_sub(1)
+            } else {
+                match b.parse::<u64>() {
+                    Ok(e) if e >= start => e.min(len.saturating_sub(1)),
+                    _ => return Range::Ignore,
+                }
+            };
+            (start, end)
+        }
+        (true, true) => return Range::Ignore,
+    };
+    if len == 0 || range.0 >= len {
+        return Range::Unsatisfiable;
+    }
+    Range::Part(range.0, range.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Range::Part(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), Range::Part(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), Range::Part(90, 99));
+        assert_eq!(parse_range("bytes=95-200", 100), Range::Part(95, 99));
+        assert_eq!(parse_range("bytes=100-", 100), Range::Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Range::Ignore);
+        assert_eq!(parse_range("items=0-1", 100), Range::Ignore);
+        assert_eq!(parse_range("bytes=5-2", 100), Range::Ignore);
+    }
+}

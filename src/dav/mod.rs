@@ -1,0 +1,257 @@
+//! WebDAV (RFC 4918 classes 1–3) for files, with Nextcloud's properties and headers, under
+//! `/remote.php/dav/files/{user}/`, the legacy `/remote.php/webdav/`, and chunked uploads under
+//! `/remote.php/dav/uploads/{user}/`. Parses and renders; the rules live in `files`.
+
+mod edit;
+mod error;
+mod get;
+mod ifheader;
+mod locks;
+mod propfind;
+mod proppatch;
+mod props;
+mod put;
+mod report;
+mod uploads;
+pub mod xml;
+
+use http::{Method, StatusCode, header};
+
+pub use error::{DavError, DavResult};
+pub use locks::LockManager;
+
+use crate::files::names;
+use crate::http::{Ctx, Resp, response};
+
+/// Which DAV tree a request addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tree {
+    /// `/remote.php/dav/files/{user}` or `/remote.php/webdav` (user = the caller).
+    Files { user: Option<String>, legacy: bool },
+    /// `/remote.php/dav/uploads/{user}`.
+    Uploads { user: String },
+    /// `/remote.php/dav` itself (OPTIONS, SEARCH, discovery).
+    Root,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub tree: Tree,
+    /// The decoded path below the tree's base, starting with `/` (or empty).
+    pub path: String,
+}
+
+/// Maps a decoded request path to a DAV target, if it is one.
+pub fn parse_target(path: &str) -> Option<Target> {
+    if let Some(rest) = path.strip_prefix("/remote.php/webdav") {
+        if rest.is_empty() || rest.starts_with('/') {
+            return Some(Target {
+                tree: Tree::Files {
+                    user: None,
+                    legacy: true,
+                },
+                path: rest.to_owned(),
+            });
+        }
+        return None;
+    }
+    let rest = path.strip_prefix("/remote.php/dav")?;
+    if rest.is_empty() || rest == "/" {
+        return Some(Target {
+            tree: Tree::Root,
+            path: String::new(),
+        });
+    }
+    let rest = rest.strip_prefix('/')?;
+    let (area, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, below) = rest
+        .split_once('/')
+        .map_or((rest, String::new()), |(u, b)| (u, format!("/{b}")));
+    match area {
+        "files" if !user.is_empty() => Some(Target {
+            tree: Tree::Files {
+                user: Some(user.to_owned()),
+                legacy: false,
+            },
+            path: below,
+        }),
+        "uploads" if !user.is_empty() => Some(Target {
+            tree: Tree::Uploads {
+                user: user.to_owned(),
+            },
+            path: below,
+        }),
+        _ => None,
+    }
+}
+
+/// The request context a DAV method needs beyond `Ctx`.
+pub struct Req {
+    /// The space owner.
+    pub uid: String,
+    /// Path segments below the root, validated.
+    pub segs: Vec<String>,
+    /// Encoded href prefix of the tree root, without a trailing slash.
+    pub base: String,
+}
+
+impl Req {
+    pub fn href(&self, segs: &[String], dir: bool) -> String {
+        let mut p = String::new();
+        for s in segs {
+            p.push('/');
+            p.push_str(s);
+        }
+        let mut h = format!("{}{}", self.base, xml::encode_path(&p));
+        if dir && !h.ends_with('/') {
+            h.push('/');
+        }
+        h
+    }
+}
+
+pub const DAV_METHODS: &str =
+    "OPTIONS, GET, HEAD, DELETE, PROPFIND, PUT, PROPPATCH, COPY, MOVE, REPORT, MKCOL, LOCK, UNLOCK";
+
+pub async fn handle(ctx: Ctx, target: Target) -> Resp {
+    match dispatch(ctx, target).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(ctx: Ctx, target: Target) -> DavResult {
+    if ctx.method == Method::OPTIONS {
+        return Ok(options());
+    }
+    let Some(me) = ctx.actor.principal().map(|p| p.uid.clone()) else {
+        return Err(DavError::new(
+            StatusCode::UNAUTHORIZED,
+            "Sabre\\DAV\\Exception\\NotAuthenticated",
+            "No public access to this resource.",
+        ));
+    };
+    match &target.tree {
+        Tree::Root => Err(DavError::not_found(
+            "Nothing here yet; use /remote.php/dav/files/{user}/",
+        )),
+        Tree::Uploads { user } => {
+            if *user != me {
+                return Err(DavError::forbidden("This is not your upload area"));
+            }
+            uploads::handle(ctx, user.clone(), &target.path).await
+        }
+        Tree::Files { user, legacy } => {
+            let uid = user.clone().unwrap_or_else(|| me.clone());
+            if uid != me {
+                return Err(DavError::forbidden("This is not your space"));
+            }
+            let segs = names::split(&target.path)?;
+            let base = if *legacy {
+                "/remote.php/webdav".to_owned()
+            } else {
+                format!("/remote.php/dav/files/{}", xml::encode_path(&uid))
+            };
+            let req = Req { uid, segs, base };
+            files_method(ctx, req).await
+        }
+    }
+}
+
+async fn files_method(ctx: Ctx, req: Req) -> DavResult {
+    match ctx.method.as_str() {
+        "PROPFIND" => propfind::handle(ctx, req).await,
+        "PROPPATCH" => proppatch::handle(ctx, req).await,
+        "GET" | "HEAD" => get::handle(ctx, req).await,
+        "PUT" => put::handle(ctx, req).await,
+        "MKCOL" => edit::mkcol(ctx, req).await,
+        "DELETE" => edit::delete(ctx, req).await,
+        "COPY" | "MOVE" => edit::copy_move(ctx, req).await,
+        "LOCK" => locks::lock(ctx, req).await,
+        "UNLOCK" => locks::unlock(ctx, req).await,
+        "REPORT" => report::handle(ctx, req).await,
+        "POST" => Err(DavError::method_not_allowed("POST is not supported here")),
+        _ => {
+            let mut r = DavError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "Sabre\\DAV\\Exception\\NotImplemented",
+                format!("{} is not supported", ctx.method),
+            )
+            .into_response();
+            response::set_header(&mut r, header::ALLOW, DAV_METHODS);
+            Ok(r)
+        }
+    }
+}
+
+/// OPTIONS, answered without authentication (Windows and Office probe this way).
+fn options() -> Resp {
+    let mut r = response::with(StatusCode::OK, "text/plain; charset=utf-8", "");
+    for (k, v) in [
+        ("dav", "1, 2, 3, extended-mkcol"),
+        ("ms-author-via", "DAV"),
+        ("accept-ranges", "bytes"),
+        ("allow", DAV_METHODS),
+    ] {
+        response::set_header(&mut r, header::HeaderName::from_static(k), v);
+    }
+    r
+}
+
+/// Reads a small XML request body; empty bodies give `None`.
+pub async fn xml_body(ctx: &mut Ctx) -> DavResult<Option<xml::El>> {
+    let body = ctx.small_body().await.map_err(|e| {
+        DavError::new(
+            e.status(),
+            "Sabre\\DAV\\Exception\\BadRequest",
+            e.to_string(),
+        )
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    xml::parse(&body).map(Some).map_err(DavError::bad_request)
+}
+
+/// `oc:id`: the file id padded to 8 digits followed by the instance id.
+pub fn oc_id(id: u64, instance: &str) -> String {
+    format!("{id:08}{instance}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = parse_target("/remote.php/dav/files/alice/a b/c").unwrap();
+        assert_eq!(
+            t.tree,
+            Tree::Files {
+                user: Some("alice".into()),
+                legacy: false
+            }
+        );
+        assert_eq!(t.path, "/a b/c");
+        assert_eq!(
+            parse_target("/remote.php/dav/files/alice").unwrap().path,
+            ""
+        );
+        assert_eq!(
+            parse_target("/remote.php/webdav/x").unwrap().tree,
+            Tree::Files {
+                user: None,
+                legacy: true
+            }
+        );
+        assert_eq!(parse_target("/remote.php/dav/").unwrap().tree, Tree::Root);
+        assert_eq!(
+            parse_target("/remote.php/dav/uploads/bob/123/00001")
+                .unwrap()
+                .path,
+            "/123/00001"
+        );
+        assert!(parse_target("/remote.php/webdavx").is_none());
+        assert!(parse_target("/remote.php/dav/nope/x").is_none());
+    }
+}

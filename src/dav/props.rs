@@ -1,0 +1,265 @@
+//! Live properties of a node, in the exact forms Nextcloud clients read (protocol notes §5.3).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::xml::{NS_DAV, NS_NC, NS_OC, escape, open_tag};
+use crate::files::Node;
+
+/// What a node's properties depend on besides the node itself.
+pub struct PropCtx {
+    pub instance: String,
+    pub owner_display: String,
+    /// The space's quota in bytes (None = unlimited) and its root's size.
+    pub quota: Option<u64>,
+    pub used: u64,
+    pub root_id: u64,
+}
+
+/// What the client asked for.
+#[derive(Debug, Clone)]
+pub enum Want {
+    All,
+    Names,
+    Props(Vec<String>),
+}
+
+impl Want {
+    pub fn needs_dead(&self) -> bool {
+        match self {
+            Want::All | Want::Names => true,
+            Want::Props(p) => p.iter().any(|c| !is_live(c)),
+        }
+    }
+    pub fn needs_locks(&self) -> bool {
+        match self {
+            Want::All => true,
+            Want::Names => false,
+            Want::Props(p) => p.iter().any(|c| c == "{DAV:}lockdiscovery"),
+        }
+    }
+}
+
+/// Live properties in the order `allprop`/`propname` list them.
+const ALLPROP: [&str; 11] = [
+    "{DAV:}resourcetype",
+    "{DAV:}getlastmodified",
+    "{DAV:}getcontentlength",
+    "{DAV:}getcontenttype",
+    "{DAV:}getetag",
+    "{DAV:}creationdate",
+    "{DAV:}displayname",
+    "{DAV:}quota-used-bytes",
+    "{DAV:}quota-available-bytes",
+    "{DAV:}supportedlock",
+    "{DAV:}lockdiscovery",
+];
+
+/// Properties this server computes (and which PROPPATCH may not store as dead).
+pub fn is_live(clark: &str) -> bool {
+    ALLPROP.contains(&clark)
+        || matches!(
+            clark,
+            "{http://owncloud.org/ns}id"
+                | "{http://owncloud.org/ns}fileid"
+                | "{http://owncloud.org/ns}permissions"
+                | "{http://owncloud.org/ns}size"
+                | "{http://owncloud.org/ns}favorite"
+                | "{http://owncloud.org/ns}owner-id"
+                | "{http://owncloud.org/ns}owner-display-name"
+                | "{http://owncloud.org/ns}share-types"
+                | "{http://owncloud.org/ns}checksums"
+                | "{http://owncloud.org/ns}data-fingerprint"
+                | "{http://owncloud.org/ns}downloadURL"
+                | "{http://owncloud.org/ns}dDC"
+                | "{http://owncloud.org/ns}comments-unread"
+                | "{http://owncloud.org/ns}comments-count"
+                | "{http://nextcloud.org/ns}has-preview"
+                | "{http://nextcloud.org/ns}mount-type"
+                | "{http://nextcloud.org/ns}is-encrypted"
+                | "{http://nextcloud.org/ns}creation_time"
+                | "{http://nextcloud.org/ns}upload_time"
+                | "{http://nextcloud.org/ns}is-mount-root"
+                | "{DAV:}lastmodified"
+        )
+}
+
+pub fn http_date(secs: i64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+}
+
+/// ISO 8601 / ATOM, e.g. `2024-03-05T10:00:00+00:00`.
+pub fn iso_date(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn permissions(node: &Node) -> &'static str {
+    if node.is_dir() { "RGDNVCK" } else { "RGDNVW" }
+}
+
+/// The value (inner XML) of a live property, or None when the node has no such property.
+pub fn live_value(node: &Node, clark: &str, pc: &PropCtx, lockdiscovery: &str) -> Option<String> {
+    let dir = node.is_dir();
+    Some(match clark {
+        "{DAV:}resourcetype" => if dir { "<d:collection/>".into() } else { String::new() },
+        "{DAV:}getlastmodified" => http_date(node.mtime),
+        "{DAV:}getcontentlength" if !dir => node.size.to_string(),
+        "{DAV:}getcontenttype" if !dir => escape(&node.content_type),
+        "{DAV:}getetag" => format!("\"{}\"", node.etag),
+        "{DAV:}creationdate" => iso_date(node.ctime),
+        "{DAV:}displayname" => escape(&node.name),
+        "{DAV:}quota-used-bytes" if dir => node.size.to_string(),
+        "{DAV:}quota-available-bytes" if dir => match pc.quota {
+            Some(q) => q.saturating_sub(pc.used).to_string(),
+            None => "-3".into(),
+        },
+        "{DAV:}supportedlock" => "<d:lockentry><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype></d:lockentry><d:lockentry><d:lockscope><d:shared/></d:lockscope><d:locktype><d:write/></d:locktype></d:lockentry>".into(),
+        "{DAV:}lockdiscovery" => lockdiscovery.to_owned(),
+        "{http://owncloud.org/ns}id" => super::oc_id(node.id, &pc.instance),
+        "{http://owncloud.org/ns}fileid" => node.id.to_string(),
+        "{http://owncloud.org/ns}permissions" => permissions(node).into(),
+        "{http://owncloud.org/ns}size" => node.size.to_string(),
+        "{http://owncloud.org/ns}favorite" => u8::from(node.favorite).to_string(),
+        "{http://owncloud.org/ns}owner-id" => escape(&node.owner),
+        "{http://owncloud.org/ns}owner-display-name" => escape(&pc.owner_display),
+        "{http://owncloud.org/ns}share-types" => String::new(),
+        "{http://owncloud.org/ns}checksums" if !dir => {
+            let mut sums = Vec::new();
+            if let Some(s) = &node.sha1 {
+                sums.push(format!("SHA1:{s}"));
+            }
+            if let Some(c) = &node.client_checksum {
+                sums.push(escape(c));
+            }
+            if sums.is_empty() {
+                return None;
+            }
+            format!("<oc:checksum>{}</oc:checksum>", sums.join(" "))
+        }
+        "{http://owncloud.org/ns}data-fingerprint" if node.id == pc.root_id => String::new(),
+        "{http://owncloud.org/ns}comments-unread" | "{http://owncloud.org/ns}comments-count" => "0".into(),
+        "{http://nextcloud.org/ns}has-preview" => "false".into(),
+        "{http://nextcloud.org/ns}mount-type" => String::new(),
+        "{http://nextcloud.org/ns}is-encrypted" => "0".into(),
+        "{http://nextcloud.org/ns}is-mount-root" => "false".into(),
+        "{http://nextcloud.org/ns}creation_time" => node.ctime.to_string(),
+        "{http://nextcloud.org/ns}upload_time" => node.upload_time.to_string(),
+        _ => return None,
+    })
+}
+
+/// Writes one `<d:response>`: the 200 propstat first (iOS reads only the first), then 404s.
+pub fn write_response(
+    out: &mut String,
+    href: &str,
+    node: &Node,
+    want: &Want,
+    pc: &PropCtx,
+    dead: &[(String, String)],
+    lockdiscovery: &str,
+) {
+    out.push_str("<d:response><d:href>");
+    out.push_str(href);
+    out.push_str("</d:href>");
+    let mut found = String::new();
+    let mut missing = String::new();
+    let put = |buf: &mut String, clark: &str, value: Option<&str>| {
+        let (tag, decl) = open_tag(clark);
+        match value {
+            Some(v) if !v.is_empty() => buf.push_str(&format!("<{tag}{decl}>{v}</{tag}>")),
+            _ => buf.push_str(&format!("<{tag}{decl}/>")),
+        }
+    };
+    match want {
+        Want::Props(list) => {
+            for clark in list {
+                if let Some(v) = live_value(node, clark, pc, lockdiscovery) {
+                    put(&mut found, clark, Some(&v));
+                } else if let Some((_, v)) = dead.iter().find(|(n, _)| n == clark) {
+                    put(&mut found, clark, Some(v));
+                } else {
+                    put(&mut missing, clark, None);
+                }
+            }
+        }
+        Want::All => {
+            for clark in ALLPROP {
+                if let Some(v) = live_value(node, clark, pc, lockdiscovery) {
+                    put(&mut found, clark, Some(&v));
+                }
+            }
+            for (clark, v) in dead {
+                put(&mut found, clark, Some(v));
+            }
+        }
+        Want::Names => {
+            for clark in ALLPROP {
+                if live_value(node, clark, pc, lockdiscovery).is_some() {
+                    put(&mut found, clark, None);
+                }
+            }
+            for (clark, _) in dead {
+                put(&mut found, clark, None);
+            }
+        }
+    }
+    if !found.is_empty() {
+        out.push_str("<d:propstat><d:prop>");
+        out.push_str(&found);
+        out.push_str("</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>");
+    }
+    if !missing.is_empty() {
+        out.push_str("<d:propstat><d:prop>");
+        out.push_str(&missing);
+        out.push_str("</d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>");
+    }
+    out.push_str("</d:response>\n");
+}
+
+/// Parses a PROPFIND body (None = allprop).
+pub fn parse_want(body: Option<&super::xml::El>) -> Result<Want, String> {
+    let Some(el) = body else { return Ok(Want::All) };
+    if !el.is(NS_DAV, "propfind") {
+        return Err("the body must be a DAV:propfind element".into());
+    }
+    if el.child(NS_DAV, "allprop").is_some() {
+        return Ok(Want::All);
+    }
+    if el.child(NS_DAV, "propname").is_some() {
+        return Ok(Want::Names);
+    }
+    match el.child(NS_DAV, "prop") {
+        Some(p) => Ok(Want::Props(
+            p.children.iter().map(super::xml::El::clark).collect(),
+        )),
+        None => Err("propfind needs prop, allprop or propname".into()),
+    }
+}
+
+#[allow(dead_code)]
+const _NS_USED: [&str; 2] = [NS_OC, NS_NC];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_dates() {
+        assert_eq!(super::iso_date(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(super::iso_date(1_709_632_800), "2024-03-05T10:00:00+00:00");
+    }
+}

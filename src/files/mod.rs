@@ -1,0 +1,622 @@
+//! The file tree: metadata in redb, content in the blob store.
+//!
+//! Rules kept here: names are valid NFC; a folder's etag and size change in the same
+//! transaction as anything below it; content is durable before metadata points at it; quota is
+//! checked before and while content streams in; only the owner reaches a space (shares come
+//! later, through this service).
+
+mod model;
+pub mod names;
+mod tree;
+mod uploads;
+
+use std::sync::Arc;
+
+use tokio::io::AsyncRead;
+
+use crate::accounts::Actor;
+use crate::blobs::{BlobError, BlobRef, BlobStore, LocalBlobs};
+use crate::store::{self, Store, StoreError};
+pub use model::{Kind, Node};
+use tree::{child_key, node_key, now_secs};
+pub use uploads::{Chunk, Upload};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error("not found")]
+    NotFound,
+    #[error("the parent folder does not exist")]
+    ParentMissing,
+    #[error("something with this name already exists")]
+    AlreadyExists,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadName(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the resource changed since you last saw it")]
+    PreconditionFailed,
+    #[error("not enough space left in your quota")]
+    QuotaExceeded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("storage: {0}")]
+    Blob(#[from] BlobError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = FilesError> = std::result::Result<T, E>;
+
+/// Options a client sends along with content (`X-OC-MTime`, `OC-Checksum`, preconditions).
+#[derive(Debug, Default, Clone)]
+pub struct PutOptions {
+    pub mtime: Option<i64>,
+    pub ctime: Option<i64>,
+    /// `OC-Checksum`, e.g. `SHA1:abc…`.
+    pub checksum: Option<String>,
+    /// `OC-Total-Length` or `Content-Length`, checked against the quota before reading.
+    pub expected_length: Option<u64>,
+    /// `OC-Total-Length` only: the stored size must equal it.
+    pub total_length: Option<u64>,
+    pub if_match: Option<String>,
+    pub if_none_match_any: bool,
+}
+
+pub struct PutResult {
+    pub node: Node,
+    pub created: bool,
+}
+
+pub struct Files {
+    store: Arc<Store>,
+    blobs: Arc<LocalBlobs>,
+}
+
+/// Who may touch `uid`'s space: the owner (shares arrive with the sharing service).
+fn check_owner(actor: &Actor, uid: &str) -> Result<()> {
+    match actor.principal() {
+        Some(p) if p.uid == uid => Ok(()),
+        _ => Err(FilesError::Forbidden("this is not your space".into())),
+    }
+}
+
+impl Files {
+    pub fn new(store: Arc<Store>, blobs: Arc<LocalBlobs>) -> Self {
+        Files { store, blobs }
+    }
+
+    /// The root folder of `uid`, created on first use.
+    pub fn root(&self, actor: &Actor, uid: &str) -> Result<Node> {
+        check_owner(actor, uid)?;
+        if let Some(id) = self.store.read(|tx| tx.get(&store::USERID_ROOTID, uid))? {
+            return self.node(id);
+        }
+        self.store.write(|tx| tree::ensure_root(tx, uid))
+    }
+
+    pub fn node(&self, id: u64) -> Result<Node> {
+        self.store
+            .read(|tx| tx.get(&store::NODEID_NODE, &node_key(id)))?
+            .ok_or(FilesError::NotFound)
+    }
+
+    /// Resolves a path (already split and validated) under `uid`'s root.
+    pub fn lookup(&self, actor: &Actor, uid: &str, segs: &[String]) -> Result<Option<Node>> {
+        let root = self.root(actor, uid)?;
+        self.store
+            .read(|tx| tree::walk(tx, root, segs))
+            .map_err(Into::into)
+    }
+
+    /// Up to `limit` children of `parent` after the name `after`, in name order. Listings are
+    /// read in batches like this so a folder of 100,000 entries never sits in memory.
+    pub fn children(&self, parent: u64, after: Option<&str>, limit: usize) -> Result<Vec<Node>> {
+        Ok(self
+            .store
+            .read(|tx| tree::children(tx, parent, after, limit))?)
+    }
+
+    /// Quota of `uid`: (used bytes, available bytes or None when unlimited).
+    pub fn quota(&self, root: &Node, quota: Option<u64>) -> (u64, Option<u64>) {
+        (root.size, quota.map(|q| q.saturating_sub(root.size)))
+    }
+
+    pub fn mkdir(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        segs: &[String],
+        mtime: Option<i64>,
+    ) -> Result<Node> {
+        let root = self.root(actor, uid)?;
+        let (name, parent_segs) = segs.split_last().ok_or(FilesError::AlreadyExists)?;
+        self.store.write(|tx| {
+            let parent = tree::walk(tx, root, parent_segs)?.ok_or(FilesError::ParentMissing)?;
+            if !parent.is_dir() {
+                return Err(FilesError::ParentMissing);
+            }
+            if tx
+                .get(&store::PARENTID_NAME_NODEID, &child_key(parent.id, name))?
+                .is_some()
+            {
+                return Err(FilesError::AlreadyExists);
+            }
+            let node = tree::insert(
+                tx,
+                &parent,
+                uid,
+                name,
+                Kind::Dir,
+                0,
+                None,
+                mtime.unwrap_or_else(now_secs),
+            )?;
+            tree::touch_ancestors(tx, parent.id)?;
+            Ok(node)
+        })
+    }
+
+    /// Streams `body` into a file at `segs`, creating or replacing it. Nothing is visible
+    /// until the content is durable; a failed or over-quota upload leaves nothing behind.
+    pub async fn put(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        segs: &[String],
+        quota: Option<u64>,
+        body: impl AsyncRead + Send + Unpin,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        let root = self.root(actor, uid)?;
+        let (name, parent_segs) = segs
+            .split_last()
+            .ok_or_else(|| FilesError::Conflict("cannot write to the root folder".into()))?;
+        let (parent, existing) = self.store.read(|tx| {
+            let parent = tree::walk(tx, root.clone(), parent_segs)?;
+            let existing = match &parent {
+                Some(p) => tree::child(tx, p.id, name)?,
+                None => None,
+            };
+            Ok((parent, existing))
+        })?;
+        let parent = parent
+            .filter(Node::is_dir)
+            .ok_or(FilesError::ParentMissing)?;
+        check_preconditions(existing.as_ref(), &opts)?;
+        if existing.as_ref().is_some_and(Node::is_dir) {
+            return Err(FilesError::Conflict(format!("{name:?} is a folder")));
+        }
+        let replaced = existing.as_ref().map_or(0, |n| n.size);
+        let available = quota.map(|q| q.saturating_sub(root.size).saturating_add(replaced));
+        if let (Some(avail), Some(len)) = (available, opts.expected_length)
+            && len > avail
+        {
+            return Err(FilesError::QuotaExceeded);
+        }
+        let written = match self.blobs.put(body, available.unwrap_or(u64::MAX)).await {
+            Ok(w) => w,
+            Err(BlobError::TooLarge { .. }) => return Err(FilesError::QuotaExceeded),
+            Err(e) => return Err(e.into()),
+        };
+        let cleanup = |e: FilesError| async {
+            let _ = self.blobs.delete(&written.id).await;
+            Err(e)
+        };
+        if let Some(total) = opts.total_length
+            && total != written.size
+        {
+            return cleanup(FilesError::BadRequest(format!(
+                "the upload has {} bytes but OC-Total-Length says {total}",
+                written.size
+            )))
+            .await;
+        }
+        let client_checksum = match verify_checksum(opts.checksum.as_deref(), &written.sha1) {
+            Ok(c) => c,
+            Err(e) => return cleanup(e).await,
+        };
+        let mtime = opts.mtime.unwrap_or_else(now_secs);
+        let content_type = names::content_type(name).to_owned();
+        let committed = self.store.write(|tx| {
+            let parent = tx
+                .get(&store::NODEID_NODE, &node_key(parent.id))?
+                .ok_or(FilesError::ParentMissing)?;
+            let current = tree::child(tx, parent.id, name)?;
+            // Another upload may have landed while ours streamed: re-check.
+            check_preconditions(current.as_ref(), &opts)?;
+            let r = BlobRef {
+                size: written.size,
+                sha1: written.sha1.clone(),
+                owner: String::new(),
+                created_ms: crate::accounts::now_ms(),
+            };
+            let (node, old_blob, created) = match current {
+                Some(mut n) if !n.is_dir() => {
+                    let old = n.blob.replace(written.id.clone());
+                    let delta = i128::from(written.size) - i128::from(n.size);
+                    n.size = written.size;
+                    n.mtime = mtime;
+                    n.upload_time = now_secs();
+                    n.sha1 = Some(written.sha1.clone());
+                    n.client_checksum.clone_from(&client_checksum);
+                    n.content_type = content_type.clone();
+                    n.etag = tree::new_etag();
+                    tx.put(&store::NODEID_NODE, &node_key(n.id), &n)?;
+                    tree::add_size(tx, parent.id, delta)?;
+                    (n, old, false)
+                }
+                Some(_) => return Err(FilesError::Conflict(format!("{name:?} is a folder"))),
+                None => {
+                    let mut n = tree::insert(
+                        tx,
+                        &parent,
+                        uid,
+                        name,
+                        Kind::File,
+                        written.size,
+                        Some(written.id.clone()),
+                        mtime,
+                    )?;
+                    n.sha1 = Some(written.sha1.clone());
+                    n.client_checksum.clone_from(&client_checksum);
+                    n.ctime = opts.ctime.unwrap_or(n.ctime);
+                    tx.put(&store::NODEID_NODE, &node_key(n.id), &n)?;
+                    tree::add_size(tx, parent.id, i128::from(written.size))?;
+                    (n, None, true)
+                }
+            };
+            tx.put(
+                &store::BLOBID_REF,
+                &written.id,
+                &BlobRef {
+                    owner: format!("file:{}", node.id),
+                    ..r
+                },
+            )?;
+            if let Some(old) = &old_blob {
+                tx.delete(&store::BLOBID_REF, old)?;
+            }
+            tree::touch_ancestors(tx, parent.id)?;
+            Ok((node, old_blob, created))
+        });
+        match committed {
+            Ok((node, old_blob, created)) => {
+                if let Some(old) = old_blob {
+                    let _ = self.blobs.delete(&old).await;
+                }
+                Ok(PutResult { node, created })
+            }
+            Err(e) => cleanup(e).await,
+        }
+    }
+
+    /// Opens a file's content at `offset`.
+    pub async fn open(
+        &self,
+        node: &Node,
+        offset: u64,
+    ) -> Result<Box<dyn AsyncRead + Send + Unpin>> {
+        let blob = node.blob.as_deref().ok_or(FilesError::NotFound)?;
+        Ok(self.blobs.open(blob, offset).await?.0)
+    }
+
+    /// Deletes a file or a folder with everything below it.
+    pub async fn delete(&self, actor: &Actor, uid: &str, segs: &[String]) -> Result<()> {
+        let root = self.root(actor, uid)?;
+        if segs.is_empty() {
+            return Err(FilesError::Forbidden(
+                "the root folder cannot be deleted".into(),
+            ));
+        }
+        let blobs = self.store.write(|tx| {
+            let node = tree::walk(tx, root, segs)?.ok_or(FilesError::NotFound)?;
+            let blobs = tree::remove_subtree(tx, &node)?;
+            tree::add_size(tx, node.parent, -i128::from(node.size))?;
+            tree::touch_ancestors(tx, node.parent)?;
+            Ok::<_, FilesError>(blobs)
+        })?;
+        for b in blobs {
+            let _ = self.blobs.delete(&b).await;
+        }
+        Ok(())
+    }
+
+    /// Moves (renames) `from` to `to`: metadata only, the file id stays. Returns the moved
+    /// node and whether `to` existed (and was replaced).
+    pub async fn rename(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        from: &[String],
+        to: &[String],
+        overwrite: bool,
+    ) -> Result<(Node, bool)> {
+        let root = self.root(actor, uid)?;
+        if from.is_empty() || to.is_empty() {
+            return Err(FilesError::Forbidden(
+                "the root folder cannot be moved".into(),
+            ));
+        }
+        if to.len() > from.len() && to[..from.len()] == *from {
+            return Err(FilesError::Forbidden(
+                "a folder cannot be moved into itself".into(),
+            ));
+        }
+        if from == to {
+            return Err(FilesError::Forbidden(
+                "source and destination are the same".into(),
+            ));
+        }
+        let (name, to_parent) = to.split_last().ok_or(FilesError::ParentMissing)?;
+        let (node, replaced, blobs) = self.store.write(|tx| {
+            let mut node = tree::walk(tx, root.clone(), from)?.ok_or(FilesError::NotFound)?;
+            let dest_parent = tree::walk(tx, root.clone(), to_parent)?
+                .filter(Node::is_dir)
+                .ok_or(FilesError::ParentMissing)?;
+            let mut blobs = Vec::new();
+            let existing = tree::child(tx, dest_parent.id, name)?;
+            let replaced = existing.is_some();
+            if let Some(e) = existing {
+                if !overwrite {
+                    return Err(FilesError::PreconditionFailed);
+                }
+                blobs = tree::remove_subtree(tx, &e)?;
+                tree::add_size(tx, dest_parent.id, -i128::from(e.size))?;
+            }
+            let old_parent = node.parent;
+            tx.delete(
+                &store::PARENTID_NAME_NODEID,
+                &child_key(old_parent, &node.name),
+            )?;
+            tree::add_size(tx, old_parent, -i128::from(node.size))?;
+            tree::touch_ancestors(tx, old_parent)?;
+            node.parent = dest_parent.id;
+            node.name.clone_from(name);
+            node.etag = tree::new_etag();
+            if !node.is_dir() {
+                node.content_type = names::content_type(name).to_owned();
+            }
+            tx.put(&store::NODEID_NODE, &node_key(node.id), &node)?;
+            tx.put(
+                &store::PARENTID_NAME_NODEID,
+                &child_key(dest_parent.id, name),
+                &node.id,
+            )?;
+            tree::add_size(tx, dest_parent.id, i128::from(node.size))?;
+            tree::touch_ancestors(tx, dest_parent.id)?;
+            Ok::<_, FilesError>((node, replaced, blobs))
+        })?;
+        for b in blobs {
+            let _ = self.blobs.delete(&b).await;
+        }
+        Ok((node, replaced))
+    }
+
+    /// Copies `from` to `to` (folders recursively when `deep`); copies get new ids and their
+    /// own content. Returns the new top node and whether `to` existed.
+    pub async fn copy(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        from: &[String],
+        to: &[String],
+        overwrite: bool,
+        deep: bool,
+        quota: Option<u64>,
+    ) -> Result<(Node, bool)> {
+        let root = self.root(actor, uid)?;
+        if to.is_empty() {
+            return Err(FilesError::Forbidden(
+                "the root folder cannot be replaced".into(),
+            ));
+        }
+        if to.len() >= from.len() && to[..from.len()] == *from {
+            return Err(FilesError::Forbidden(
+                "a folder cannot be copied into itself".into(),
+            ));
+        }
+        let (name, to_parent) = to.split_last().ok_or(FilesError::ParentMissing)?;
+        let src = self.lookup(actor, uid, from)?.ok_or(FilesError::NotFound)?;
+        let dest_parent = self
+            .lookup(actor, uid, to_parent)?
+            .filter(Node::is_dir)
+            .ok_or(FilesError::ParentMissing)?;
+        let existing = self
+            .store
+            .read(|tx| tree::child(tx, dest_parent.id, name))?;
+        if existing.is_some() && !overwrite {
+            return Err(FilesError::PreconditionFailed);
+        }
+        let add = if deep || !src.is_dir() { src.size } else { 0 };
+        if let Some(q) = quota {
+            let freed = existing.as_ref().map_or(0, |e| e.size);
+            if root.size.saturating_sub(freed).saturating_add(add) > q {
+                return Err(FilesError::QuotaExceeded);
+            }
+        }
+        // Content first (outside any transaction), then one transaction for the metadata.
+        let plan = tree::plan_copy(self, &src, deep)?;
+        let mut copies = Vec::with_capacity(plan.len());
+        for (old, _) in &plan {
+            match &old.blob {
+                Some(b) => match self.blobs.copy(b).await {
+                    Ok(w) => copies.push(Some(w)),
+                    Err(e) => {
+                        for w in copies.into_iter().flatten() {
+                            let _ = self.blobs.delete(&w.id).await;
+                        }
+                        return Err(e.into());
+                    }
+                },
+                None => copies.push(None),
+            }
+        }
+        let new_blob_ids: Vec<String> = copies.iter().flatten().map(|w| w.id.clone()).collect();
+        let result = self.store.write(|tx| {
+            let dest_parent = tx
+                .get(&store::NODEID_NODE, &node_key(dest_parent.id))?
+                .ok_or(FilesError::ParentMissing)?;
+            let mut freed = Vec::new();
+            let existing = tree::child(tx, dest_parent.id, name)?;
+            let replaced = existing.is_some();
+            if let Some(e) = existing {
+                if !overwrite {
+                    return Err(FilesError::PreconditionFailed);
+                }
+                freed = tree::remove_subtree(tx, &e)?;
+                tree::add_size(tx, dest_parent.id, -i128::from(e.size))?;
+            }
+            let top = tree::apply_copy(tx, &plan, &copies, &dest_parent, name, uid)?;
+            tree::add_size(tx, dest_parent.id, i128::from(top.size))?;
+            tree::touch_ancestors(tx, dest_parent.id)?;
+            Ok::<_, FilesError>((top, replaced, freed))
+        });
+        match result {
+            Ok((top, replaced, freed)) => {
+                for b in freed {
+                    let _ = self.blobs.delete(&b).await;
+                }
+                Ok((top, replaced))
+            }
+            Err(e) => {
+                for b in new_blob_ids {
+                    let _ = self.blobs.delete(&b).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sets the favourite flag (no etag change, as in Nextcloud: it is not content).
+    pub fn set_favorite(&self, node_id: u64, favorite: bool) -> Result<()> {
+        self.update(node_id, false, |n| n.favorite = favorite)
+    }
+
+    pub fn set_mtime(&self, node_id: u64, mtime: i64) -> Result<()> {
+        self.update(node_id, true, |n| n.mtime = mtime)
+    }
+
+    fn update(&self, node_id: u64, new_etag: bool, f: impl FnOnce(&mut Node)) -> Result<()> {
+        self.store.write(|tx| {
+            let mut n = tx
+                .get(&store::NODEID_NODE, &node_key(node_id))?
+                .ok_or(FilesError::NotFound)?;
+            f(&mut n);
+            if new_etag {
+                n.etag = tree::new_etag();
+                tree::touch_ancestors(tx, n.parent)?;
+            }
+            tx.put(&store::NODEID_NODE, &node_key(node_id), &n)?;
+            Ok(())
+        })
+    }
+
+    /// Dead properties: (Clark name → XML value) kept for a node.
+    pub fn dead_props(&self, node_id: u64) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let prefix = format!("{}\0", node_key(node_id));
+        self.store.read(|tx| {
+            tx.scan(&store::NODEID_PROP_VALUE, &prefix, |k, v: String| {
+                out.push((k[prefix.len()..].to_owned(), v));
+                true
+            })
+        })?;
+        Ok(out)
+    }
+
+    /// Applies dead-property sets (`Some`) and removals (`None`) in one transaction.
+    pub fn patch_dead_props(
+        &self,
+        node_id: u64,
+        changes: &[(String, Option<String>)],
+    ) -> Result<()> {
+        self.store.write(|tx| {
+            for (name, value) in changes {
+                let key = format!("{}\0{name}", node_key(node_id));
+                match value {
+                    Some(v) => tx.put(&store::NODEID_PROP_VALUE, &key, v)?,
+                    None => {
+                        tx.delete(&store::NODEID_PROP_VALUE, &key)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Every node below `top` (depth-first, in batches), for REPORT and SEARCH.
+    pub fn descendants(
+        &self,
+        top: &Node,
+        mut visit: impl FnMut(&[String], &Node) -> bool,
+    ) -> Result<()> {
+        let mut stack: Vec<(Vec<String>, u64)> = vec![(Vec::new(), top.id)];
+        while let Some((path, id)) = stack.pop() {
+            let mut after: Option<String> = None;
+            loop {
+                let batch = self.children(id, after.as_deref(), 256)?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.name.clone());
+                for n in batch {
+                    let mut p = path.clone();
+                    p.push(n.name.clone());
+                    if !visit(&p, &n) {
+                        return Ok(());
+                    }
+                    if n.is_dir() {
+                        stack.push((p, n.id));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_preconditions(existing: Option<&Node>, opts: &PutOptions) -> Result<()> {
+    if opts.if_none_match_any && existing.is_some() {
+        return Err(FilesError::PreconditionFailed);
+    }
+    if let Some(want) = &opts.if_match {
+        let ok = match existing {
+            Some(n) => {
+                want == "*"
+                    || want
+                        .split(',')
+                        .any(|w| w.trim().trim_start_matches("W/").trim_matches('"') == n.etag)
+            }
+            None => false,
+        };
+        if !ok {
+            return Err(FilesError::PreconditionFailed);
+        }
+    }
+    Ok(())
+}
+
+/// `OC-Checksum: SHA1:<hex>` is verified against what arrived; other types are kept as sent.
+fn verify_checksum(header: Option<&str>, sha1: &str) -> Result<Option<String>> {
+    let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    let (kind, value) = h
+        .split_once(':')
+        .ok_or_else(|| FilesError::BadRequest(format!("OC-Checksum {h:?} is not TYPE:VALUE")))?;
+    if kind.eq_ignore_ascii_case("SHA1") {
+        if !value.eq_ignore_ascii_case(sha1) {
+            return Err(FilesError::BadRequest(
+                "the content does not match its OC-Checksum (SHA1)".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{}:{}",
+        kind.to_ascii_uppercase(),
+        value.to_ascii_lowercase()
+    )))
+}

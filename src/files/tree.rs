@@ -1,0 +1,327 @@
+//! Tree operations inside one write (or read) transaction: lookups, inserts, removal of
+//! subtrees, and the propagation of sizes and etags to every ancestor.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{Files, FilesError, Kind, Node, Result};
+use crate::blobs::{BlobRef, Written};
+use crate::store::{self, ReadTx, StoreError, WriteTx};
+
+pub fn node_key(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+/// `parent \0 name`: children of one folder are one contiguous, name-ordered key range.
+pub fn child_key(parent: u64, name: &str) -> String {
+    format!("{parent:016x}\0{name}")
+}
+
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// A fresh etag: time in microseconds plus randomness, so two changes in the same instant
+/// still differ.
+pub fn new_etag() -> String {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{micros:x}{:04x}", rand::random::<u16>())
+}
+
+/// Reads that work in both transaction kinds.
+pub trait Tx {
+    fn node(&self, id: u64) -> Result<Option<Node>, StoreError>;
+    fn child_id(&self, parent: u64, name: &str) -> Result<Option<u64>, StoreError>;
+}
+impl Tx for ReadTx {
+    fn node(&self, id: u64) -> Result<Option<Node>, StoreError> {
+        self.get(&store::NODEID_NODE, &node_key(id))
+    }
+    fn child_id(&self, parent: u64, name: &str) -> Result<Option<u64>, StoreError> {
+        self.get(&store::PARENTID_NAME_NODEID, &child_key(parent, name))
+    }
+}
+impl Tx for WriteTx {
+    fn node(&self, id: u64) -> Result<Option<Node>, StoreError> {
+        self.get(&store::NODEID_NODE, &node_key(id))
+    }
+    fn child_id(&self, parent: u64, name: &str) -> Result<Option<u64>, StoreError> {
+        self.get(&store::PARENTID_NAME_NODEID, &child_key(parent, name))
+    }
+}
+
+pub fn child(tx: &impl Tx, parent: u64, name: &str) -> Result<Option<Node>, StoreError> {
+    match tx.child_id(parent, name)? {
+        Some(id) => tx.node(id),
+        None => Ok(None),
+    }
+}
+
+pub fn walk(tx: &impl Tx, root: Node, segs: &[String]) -> Result<Option<Node>, StoreError> {
+    let mut cur = root;
+    for s in segs {
+        if !cur.is_dir() {
+            return Ok(None);
+        }
+        match child(tx, cur.id, s)? {
+            Some(n) => cur = n,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(cur))
+}
+
+pub fn children(
+    tx: &ReadTx,
+    parent: u64,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Node>, StoreError> {
+    let prefix = format!("{parent:016x}\0");
+    let mut ids = Vec::new();
+    tx.scan(&store::PARENTID_NAME_NODEID, &prefix, |k, id: u64| {
+        if after.is_some_and(|a| &k[prefix.len()..] <= a) {
+            return true;
+        }
+        ids.push(id);
+        ids.len() < limit
+    })?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(n) = tx.node(id)? {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+pub fn ensure_root(tx: &WriteTx, uid: &str) -> Result<Node> {
+    if let Some(id) = tx.get(&store::USERID_ROOTID, uid)? {
+        return tx
+            .node(id)?
+            .ok_or_else(|| FilesError::Internal(format!("root of {uid} is missing")));
+    }
+    let id = tx.next_id("next_node_id")?;
+    let now = now_secs();
+    let root = Node {
+        id,
+        parent: 0,
+        owner: uid.to_owned(),
+        name: String::new(),
+        kind: Kind::Dir,
+        size: 0,
+        mtime: now,
+        ctime: now,
+        upload_time: 0,
+        etag: new_etag(),
+        blob: None,
+        sha1: None,
+        client_checksum: None,
+        content_type: "httpd/unix-directory".into(),
+        favorite: false,
+    };
+    tx.put(&store::NODEID_NODE, &node_key(id), &root)?;
+    tx.put(&store::USERID_ROOTID, uid, &id)?;
+    Ok(root)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert(
+    tx: &WriteTx,
+    parent: &Node,
+    owner: &str,
+    name: &str,
+    kind: Kind,
+    size: u64,
+    blob: Option<String>,
+    mtime: i64,
+) -> Result<Node> {
+    let id = tx.next_id("next_node_id")?;
+    let now = now_secs();
+    let node = Node {
+        id,
+        parent: parent.id,
+        owner: owner.to_owned(),
+        name: name.to_owned(),
+        kind,
+        size,
+        mtime,
+        ctime: now,
+        upload_time: if kind == Kind::File { now } else { 0 },
+        etag: new_etag(),
+        blob,
+        sha1: None,
+        client_checksum: None,
+        content_type: if kind == Kind::Dir {
+            "httpd/unix-directory".into()
+        } else {
+            super::names::content_type(name).into()
+        },
+        favorite: false,
+    };
+    tx.put(&store::NODEID_NODE, &node_key(id), &node)?;
+    tx.put(
+        &store::PARENTID_NAME_NODEID,
+        &child_key(parent.id, name),
+        &id,
+    )?;
+    Ok(node)
+}
+
+/// Gives `start` and every folder above it a new etag (the desktop client only looks into
+/// folders whose etag changed).
+pub fn touch_ancestors(tx: &WriteTx, start: u64) -> Result<()> {
+    let mut id = start;
+    while id != 0 {
+        let Some(mut n) = tx.node(id)? else { break };
+        n.etag = new_etag();
+        tx.put(&store::NODEID_NODE, &node_key(id), &n)?;
+        id = n.parent;
+    }
+    Ok(())
+}
+
+/// Adds `delta` bytes to the recursive size of `start` and every folder above it.
+pub fn add_size(tx: &WriteTx, start: u64, delta: i128) -> Result<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let mut id = start;
+    while id != 0 {
+        let Some(mut n) = tx.node(id)? else { break };
+        n.size = u64::try_from((i128::from(n.size) + delta).max(0)).unwrap_or(0);
+        tx.put(&store::NODEID_NODE, &node_key(id), &n)?;
+        id = n.parent;
+    }
+    Ok(())
+}
+
+/// Removes `top` and everything below it (nodes, name entries, dead properties, blob
+/// references); returns the blob ids to delete once the transaction has committed.
+pub fn remove_subtree(tx: &WriteTx, top: &Node) -> Result<Vec<String>> {
+    let mut blobs = Vec::new();
+    let mut stack = vec![top.clone()];
+    while let Some(n) = stack.pop() {
+        if n.is_dir() {
+            let prefix = format!("{:016x}\0", n.id);
+            for k in tx.keys(&store::PARENTID_NAME_NODEID, &prefix)? {
+                if let Some(id) = tx.get(&store::PARENTID_NAME_NODEID, &k)?
+                    && let Some(c) = tx.node(id)?
+                {
+                    stack.push(c);
+                }
+                tx.delete(&store::PARENTID_NAME_NODEID, &k)?;
+            }
+        }
+        for k in tx.keys(&store::NODEID_PROP_VALUE, &format!("{}\0", node_key(n.id)))? {
+            tx.delete(&store::NODEID_PROP_VALUE, &k)?;
+        }
+        if let Some(b) = &n.blob {
+            tx.delete(&store::BLOBID_REF, b)?;
+            blobs.push(b.clone());
+        }
+        tx.delete(&store::NODEID_NODE, &node_key(n.id))?;
+    }
+    tx.delete(
+        &store::PARENTID_NAME_NODEID,
+        &child_key(top.parent, &top.name),
+    )?;
+    Ok(blobs)
+}
+
+/// The nodes a copy will create, parents before children: (source node, index of the new
+/// parent in the plan, or None for the top).
+pub fn plan_copy(files: &Files, src: &Node, deep: bool) -> Result<Vec<(Node, Option<usize>)>> {
+    let mut plan = vec![(src.clone(), None)];
+    if !src.is_dir() || !deep {
+        return Ok(plan);
+    }
+    let mut i = 0;
+    while i < plan.len() {
+        if plan[i].0.is_dir() {
+            let mut after: Option<String> = None;
+            loop {
+                let batch = files.children(plan[i].0.id, after.as_deref(), 256)?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.name.clone());
+                plan.extend(batch.into_iter().map(|c| (c, Some(i))));
+            }
+        }
+        i += 1;
+    }
+    Ok(plan)
+}
+
+/// Inserts the planned copies under `dest_parent` (the top gets `name`); returns the top.
+pub fn apply_copy(
+    tx: &WriteTx,
+    plan: &[(Node, Option<usize>)],
+    copies: &[Option<Written>],
+    dest_parent: &Node,
+    name: &str,
+    owner: &str,
+) -> Result<Node> {
+    let mut created: Vec<Node> = Vec::with_capacity(plan.len());
+    for ((src, parent_idx), copy) in plan.iter().zip(copies) {
+        let (parent, node_name) = match parent_idx {
+            Some(i) => (&created[*i], src.name.as_str()),
+            None => (dest_parent, name),
+        };
+        let size = if src.is_dir() { 0 } else { src.size };
+        let mut n = insert(
+            tx,
+            parent,
+            owner,
+            node_name,
+            src.kind,
+            size,
+            copy.as_ref().map(|w| w.id.clone()),
+            src.mtime,
+        )?;
+        n.sha1.clone_from(&src.sha1);
+        n.client_checksum.clone_from(&src.client_checksum);
+        tx.put(&store::NODEID_NODE, &node_key(n.id), &n)?;
+        if let Some(w) = copy {
+            tx.put(
+                &store::BLOBID_REF,
+                &w.id,
+                &BlobRef {
+                    size: w.size,
+                    sha1: w.sha1.clone(),
+                    owner: format!("file:{}", n.id),
+                    created_ms: crate::accounts::now_ms(),
+                },
+            )?;
+        }
+        let prefix = format!("{}\0", node_key(src.id));
+        for k in tx.keys(&store::NODEID_PROP_VALUE, &prefix)? {
+            if let Some(v) = tx.get(&store::NODEID_PROP_VALUE, &k)? {
+                tx.put(
+                    &store::NODEID_PROP_VALUE,
+                    &format!("{}\0{}", node_key(n.id), &k[prefix.len()..]),
+                    &v,
+                )?;
+            }
+        }
+        created.push(n);
+    }
+    // Folder sizes: add each file's size to its new ancestors inside the copy.
+    for (i, (src, parent_idx)) in plan.iter().enumerate() {
+        if !src.is_dir() && parent_idx.is_some() {
+            add_size(tx, created[i].parent, i128::from(src.size))?;
+        }
+    }
+    // add_size walked up past the top into the destination; undo that part, the caller adds
+    // the whole copy once.
+    let top = tx.node(created[0].id)?.ok_or(FilesError::NotFound)?;
+    let inner: i128 = plan
+        .iter()
+        .filter(|(s, p)| !s.is_dir() && p.is_some())
+        .map(|(s, _)| i128::from(s.size))
+        .sum();
+    add_size(tx, dest_parent.id, -inner)?;
+    Ok(top)
+}

@@ -1,0 +1,157 @@
+//! Streaming bodies: a request body read as `AsyncRead` (with a stall timeout), and response
+//! bodies fed from a reader or from a channel. Nothing here holds a whole file or listing.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
+
+/// A request body as `AsyncRead`. A body that stalls for `timeout` fails with `TimedOut`; a
+/// connection that breaks mid-body fails with `UnexpectedEof`.
+pub struct BodyReader {
+    body: Incoming,
+    chunk: Bytes,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl BodyReader {
+    pub fn new(body: Incoming, timeout: Duration) -> Self {
+        BodyReader {
+            body,
+            chunk: Bytes::new(),
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl AsyncRead for BodyReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if !self.chunk.is_empty() {
+                let n = self.chunk.len().min(buf.remaining());
+                buf.put_slice(&self.chunk[..n]);
+                self.chunk.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let t = self.timeout;
+                    self.deadline.as_mut().reset(Instant::now() + t);
+                    if let Ok(data) = frame.into_data() {
+                        self.chunk = data;
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, e)));
+                }
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    ready!(self.deadline.as_mut().poll(cx));
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the request body stalled",
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// A response body read from `reader`, at most `len` bytes, in 256 KiB frames.
+pub struct ReaderBody {
+    reader: Box<dyn AsyncRead + Send + Unpin>,
+    remaining: u64,
+    buf: BytesMut,
+}
+
+const FRAME: usize = 256 * 1024;
+
+impl ReaderBody {
+    pub fn new(reader: Box<dyn AsyncRead + Send + Unpin>, len: u64) -> Self {
+        ReaderBody {
+            reader,
+            remaining: len,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+impl HttpBody for ReaderBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let want = usize::try_from(self.remaining.min(FRAME as u64)).unwrap_or(FRAME);
+        if self.buf.capacity() < want {
+            self.buf.reserve(want);
+        }
+        let me = &mut *self;
+        me.buf.resize(want, 0);
+        let mut rb = ReadBuf::new(&mut me.buf[..want]);
+        ready!(Pin::new(&mut me.reader).poll_read(cx, &mut rb))?;
+        let n = rb.filled().len();
+        if n == 0 {
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "content ended early",
+            ))));
+        }
+        me.remaining -= n as u64;
+        let out = me.buf.split_to(n).freeze();
+        me.buf.clear();
+        Poll::Ready(Some(Ok(Frame::data(out))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// A response body fed by a task through a small bounded channel, so a producer (a listing)
+/// runs only as fast as the client reads.
+pub struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+pub fn channel(capacity: usize) -> (mpsc::Sender<Bytes>, ChannelBody) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (tx, ChannelBody { rx })
+}
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match ready!(self.rx.poll_recv(cx)) {
+            Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            None => Poll::Ready(None),
+        }
+    }
+}
