@@ -34,8 +34,29 @@ pub fn document(ctx: &Ctx) -> Value {
         "capabilities": {
             "core": {
                 "pollinterval": 60,
+                "webdav-root": "remote.php/webdav",
                 "reference-api": false,
                 "mod-rewrite-working": false,
+            },
+            // Chunking v1 ("NG") and v2 share one engine (dav/uploads.rs). No bulkupload:
+            // the desktop then uses plain PUT for small files.
+            "dav": {
+                "chunking": "1.0",
+            },
+            "files": {
+                "bigfilechunking": true,
+                "blacklisted_files": [".htaccess"],
+                "forbidden_filenames": [".htaccess"],
+                "forbidden_filename_basenames": [],
+                "forbidden_filename_characters": [],
+                "forbidden_filename_extensions": [],
+                "undelete": false,
+                "versioning": false,
+                "chunked_upload": {"max_size": 5_368_709_120_u64, "max_parallel_count": 5},
+            },
+            "checksums": {
+                "supportedTypes": ["SHA1"],
+                "preferredUploadType": "SHA1",
             },
             "theming": {
                 "name": format!("Hearth ({name})"),
