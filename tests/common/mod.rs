@@ -331,7 +331,9 @@ pub fn send_raw_from(addr: SocketAddr, source: Option<std::net::IpAddr>, bytes: 
             std
         }
     };
-    s.write_all(bytes).unwrap();
+    // A server may answer (413, 507…) and stop reading before the body is sent: read the answer
+    // anyway.
+    let _ = s.write_all(bytes);
     read_response(&mut s)
 }
 

@@ -1,0 +1,520 @@
+//! WebDAV against the real binary: Nextcloud properties and headers, etag propagation,
+//! quota, chunked uploads, names, and hostile requests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+
+const ROOT: &str = "/remote.php/dav/files/admin";
+
+fn dav(s: &Server, method: &str, path: &str) -> Req {
+    s.req(method, &format!("{ROOT}{path}"))
+        .basic("admin", ADMIN_PW)
+}
+
+/// The value of the first `<tag>` element in a multistatus body (after `skip` matches).
+fn prop(body: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = body
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {tag} in {body}"))
+        + open.len();
+    body[start..start + body[start..].find('<').unwrap()].to_owned()
+}
+
+const NC_PROPS: &str = r#"<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns"><d:prop><d:resourcetype/><d:getlastmodified/><d:getcontentlength/><d:getetag/><oc:size/><oc:id/><oc:fileid/><oc:downloadURL/><oc:dDC/><oc:permissions/><oc:checksums/><oc:share-types/><oc:data-fingerprint/><nc:is-mount-root/></d:prop></d:propfind>"#;
+
+fn etag_of(s: &Server, path: &str) -> String {
+    let r = dav(s, "PROPFIND", path)
+        .header("Depth", "0")
+        .body(NC_PROPS)
+        .send();
+    assert_eq!(r.status, 207, "{path}: {}", r.text());
+    prop(&r.text(), "d:getetag")
+}
+
+#[test]
+fn folder_etags_and_sizes_follow_every_change_below() {
+    let s = Server::installed();
+    assert_eq!(dav(&s, "MKCOL", "/a").send().status, 201);
+    assert_eq!(dav(&s, "MKCOL", "/a/b").send().status, 201);
+    let (root0, a0, b0) = (etag_of(&s, "/"), etag_of(&s, "/a"), etag_of(&s, "/a/b"));
+    let r = dav(&s, "PUT", "/a/b/f.txt").body("12345").send();
+    assert_eq!(r.status, 201);
+    for h in ["oc-fileid", "etag", "oc-etag"] {
+        assert!(r.header(h).is_some(), "PUT answer lacks {h}");
+    }
+    let put_etag = r.header("etag").unwrap().to_owned();
+    assert_eq!(
+        etag_of(&s, "/a/b/f.txt"),
+        put_etag,
+        "PUT etag must equal PROPFIND getetag"
+    );
+    let (root1, a1, b1) = (etag_of(&s, "/"), etag_of(&s, "/a"), etag_of(&s, "/a/b"));
+    assert!(root1 != root0 && a1 != a0 && b1 != b0);
+    let body = dav(&s, "PROPFIND", "/a")
+        .header("Depth", "0")
+        .body(NC_PROPS)
+        .send()
+        .text();
+    assert_eq!(prop(&body, "oc:size"), "5");
+    assert_eq!(prop(&body, "oc:permissions"), "RGDNVCK");
+    // A rename deep down changes every folder above, old and new.
+    let r = dav(&s, "MOVE", "/a/b/f.txt")
+        .header("Destination", &format!("http://{}{ROOT}/g.txt", s.addr))
+        .send();
+    assert_eq!(r.status, 201);
+    assert!(r.header("oc-fileid").is_some());
+    let (root2, a2) = (etag_of(&s, "/"), etag_of(&s, "/a"));
+    assert!(root2 != root1 && a2 != a1);
+    let body = dav(&s, "PROPFIND", "/a")
+        .header("Depth", "0")
+        .body(NC_PROPS)
+        .send()
+        .text();
+    assert_eq!(prop(&body, "oc:size"), "0");
+    // A favourite is not content: no etag change (as Nextcloud).
+    let fav = r#"<d:propertyupdate xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:set><d:prop><oc:favorite>1</oc:favorite></d:prop></d:set></d:propertyupdate>"#;
+    let before = etag_of(&s, "/g.txt");
+    assert_eq!(dav(&s, "PROPPATCH", "/g.txt").body(fav).send().status, 207);
+    assert_eq!(etag_of(&s, "/g.txt"), before);
+    let report = r#"<oc:filter-files xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop><oc:fileid/><oc:favorite/></d:prop><oc:filter-rules><oc:favorite>1</oc:favorite></oc:filter-rules></oc:filter-files>"#;
+    let r = dav(&s, "REPORT", "/").body(report).send();
+    assert_eq!(r.status, 207);
+    assert_eq!(r.text().matches("<d:response>").count(), 1, "{}", r.text());
+    assert!(r.text().contains("/g.txt</d:href>"));
+    // Delete: gone, and the root's etag moves again.
+    assert_eq!(dav(&s, "DELETE", "/a").send().status, 204);
+    assert_eq!(
+        dav(&s, "PROPFIND", "/a").header("Depth", "0").send().status,
+        404
+    );
+    assert_ne!(etag_of(&s, "/"), root2);
+}
+
+#[test]
+fn listing_has_what_the_desktop_client_requires() {
+    let s = Server::installed();
+    dav(&s, "MKCOL", "/dir").send();
+    dav(&s, "PUT", "/dir/one%20two%233%25.txt").body("x").send();
+    dav(&s, "PUT", "/dir/%C3%BCn%C3%AF%20%F0%9F%94%A5.bin")
+        .body("")
+        .send();
+    let r = dav(&s, "PROPFIND", "/dir/")
+        .header("Depth", "1")
+        .body(NC_PROPS)
+        .send();
+    assert_eq!(r.status, 207);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/xml; charset=utf-8")
+    );
+    let t = r.text();
+    assert!(t.contains("<d:multistatus xmlns:d=\"DAV:\""), "{t}");
+    assert_eq!(t.matches("<d:response>").count(), 3);
+    assert!(
+        t.contains("<d:href>/remote.php/dav/files/admin/dir/one%20two%233%25.txt</d:href>"),
+        "{t}"
+    );
+    assert!(
+        t.contains("/dir/%C3%BCn%C3%AF%20%F0%9F%94%A5.bin</d:href>"),
+        "{t}"
+    );
+    for resp in t.split("<d:response>").skip(1) {
+        let ok = resp.split("HTTP/1.1 200 OK").next().unwrap();
+        for must in ["<d:getetag>", "<oc:id>", "<oc:fileid>", "<oc:permissions>"] {
+            assert!(ok.contains(must), "{must} missing in {resp}");
+        }
+        if !resp.contains("<d:collection/>") {
+            assert!(ok.contains("<d:getcontentlength>"), "{resp}");
+        }
+        // The 200 propstat comes first, 404s after (iOS reads only the first).
+        assert!(resp.find("200 OK").unwrap() < resp.find("404 Not Found").unwrap_or(usize::MAX));
+    }
+    // Depth: infinity is refused with the standard precondition.
+    let r = dav(&s, "PROPFIND", "/").header("Depth", "infinity").send();
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("<d:propfind-finite-depth/>"));
+}
+
+#[test]
+fn get_supports_ranges_and_conditions() {
+    let s = Server::installed();
+    let r = dav(&s, "PUT", "/f.bin")
+        .body("0123456789")
+        .header("X-OC-Mtime", "1700000000")
+        .header(
+            "OC-Checksum",
+            "SHA1:87acec17cd9dcd20a716cc2cf67417b71c8a7016",
+        )
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("x-oc-mtime"), Some("accepted"));
+    let etag = r.header("etag").unwrap().to_owned();
+    let g = dav(&s, "GET", "/f.bin").send();
+    assert_eq!(g.text(), "0123456789");
+    assert_eq!(g.header("etag"), Some(etag.as_str()));
+    assert_eq!(
+        g.header("last-modified"),
+        Some("Tue, 14 Nov 2023 22:13:20 GMT")
+    );
+    assert_eq!(
+        g.header("oc-checksum"),
+        Some("SHA1:87acec17cd9dcd20a716cc2cf67417b71c8a7016")
+    );
+    let p = dav(&s, "GET", "/f.bin").header("Range", "bytes=2-4").send();
+    assert_eq!((p.status, p.text().as_str()), (206, "234"));
+    assert_eq!(p.header("content-range"), Some("bytes 2-4/10"));
+    assert_eq!(
+        dav(&s, "GET", "/f.bin")
+            .header("Range", "bytes=-3")
+            .send()
+            .text(),
+        "789"
+    );
+    assert_eq!(
+        dav(&s, "GET", "/f.bin")
+            .header("Range", "bytes=20-")
+            .send()
+            .status,
+        416
+    );
+    assert_eq!(
+        dav(&s, "GET", "/f.bin")
+            .header("If-None-Match", &etag)
+            .send()
+            .status,
+        304
+    );
+    assert_eq!(
+        dav(&s, "GET", "/f.bin")
+            .header("If-Match", "\"nope\"")
+            .send()
+            .status,
+        412
+    );
+    let h = dav(&s, "HEAD", "/f.bin").send();
+    assert_eq!(
+        (h.status, h.header("content-length"), h.body.len()),
+        (200, Some("10"), 0)
+    );
+    // A wrong SHA1 is refused and leaves the old content.
+    let r = dav(&s, "PUT", "/f.bin")
+        .body("xx")
+        .header(
+            "OC-Checksum",
+            "SHA1:0000000000000000000000000000000000000000",
+        )
+        .send();
+    assert_eq!(r.status, 400);
+    assert_eq!(dav(&s, "GET", "/f.bin").send().text(), "0123456789");
+    // If-Match on PUT: the desktop's overwrite guard.
+    assert_eq!(
+        dav(&s, "PUT", "/f.bin")
+            .body("new")
+            .header("If-Match", "\"stale\"")
+            .send()
+            .status,
+        412
+    );
+    assert_eq!(
+        dav(&s, "PUT", "/f.bin")
+            .body("new")
+            .header("If-Match", &etag)
+            .send()
+            .status,
+        204
+    );
+}
+
+#[test]
+fn quota_is_enforced_before_and_during_upload() {
+    let s = Server::installed();
+    s.add_user("kid", "kid-password-1", &["--quota", "1KB"]);
+    let kid = |m: &str, p: &str| {
+        s.req(m, &format!("/remote.php/dav/files/kid{p}"))
+            .basic("kid", "kid-password-1")
+    };
+    assert_eq!(kid("PUT", "/small").body(vec![1u8; 600]).send().status, 201);
+    // Declared too big: refused before reading.
+    let r = kid("PUT", "/big").body(vec![1u8; 600]).send();
+    assert_eq!(r.status, 507, "{}", r.text());
+    assert!(r.text().contains("quota"));
+    // Undeclared (chunked transfer encoding): refused while streaming, nothing left behind.
+    let mut raw = format!("PUT /remote.php/dav/files/kid/sneaky HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nAuthorization: Basic {}\r\n\r\n", b64("kid:kid-password-1")).into_bytes();
+    for _ in 0..4 {
+        raw.extend_from_slice(b"100\r\n");
+        raw.extend_from_slice(&[7u8; 256]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(send_raw(s.addr, &raw).status, 507);
+    assert_eq!(
+        kid("PROPFIND", "/sneaky")
+            .header("Depth", "0")
+            .send()
+            .status,
+        404
+    );
+    let r = kid("PROPFIND", "/").header("Depth", "0").body(r#"<d:propfind xmlns:d="DAV:"><d:prop><d:quota-used-bytes/><d:quota-available-bytes/></d:prop></d:propfind>"#).send();
+    let t = r.text();
+    assert_eq!(prop(&t, "d:quota-used-bytes"), "600");
+    assert_eq!(prop(&t, "d:quota-available-bytes"), "424");
+    assert!(
+        s.cli(&["fsck"], None)
+            .success()
+            .stdout
+            .contains("no problems found")
+    );
+    // OCS reports the same.
+    let me = s
+        .req("GET", "/ocs/v2.php/cloud/user?format=json")
+        .basic("kid", "kid-password-1")
+        .ocs()
+        .send()
+        .json();
+    assert_eq!(me["ocs"]["data"]["quota"]["total"], 1024);
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn chunked_upload_v2_assembles_in_numeric_order() {
+    let s = Server::installed();
+    let up = |m: &str, p: &str| {
+        s.req(m, &format!("/remote.php/dav/uploads/admin{p}"))
+            .basic("admin", ADMIN_PW)
+    };
+    let dest = format!("http://{}{ROOT}/big.bin", s.addr);
+    assert_eq!(
+        up("MKCOL", "/web-file-upload-1")
+            .header("Destination", &dest)
+            .send()
+            .status,
+        201
+    );
+    for (name, byte) in [("1", b'a'), ("2", b'b'), ("10", b'c')] {
+        let r = up("PUT", &format!("/web-file-upload-1/{name}"))
+            .header("Destination", &dest)
+            .body(vec![byte; 3])
+            .send();
+        assert_eq!(r.status, 201);
+    }
+    let list = up("PROPFIND", "/web-file-upload-1")
+        .header("Depth", "1")
+        .send();
+    assert_eq!(list.status, 207);
+    assert_eq!(list.text().matches("<d:response>").count(), 4);
+    let r = up("MOVE", "/web-file-upload-1/.file")
+        .header("Destination", &dest)
+        .header("OC-Total-Length", "9")
+        .header("X-OC-Mtime", "1600000000")
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    for h in ["oc-fileid", "etag", "oc-etag"] {
+        assert!(r.header(h).is_some(), "{h}");
+    }
+    assert_eq!(r.header("x-oc-mtime"), Some("accepted"));
+    assert_eq!(dav(&s, "GET", "/big.bin").send().text(), "aaabbbccc");
+    assert_eq!(
+        up("PROPFIND", "/web-file-upload-1")
+            .header("Depth", "0")
+            .send()
+            .status,
+        404,
+        "upload removed after assembly"
+    );
+    // Zero chunks: an empty file. A length mismatch: 400.
+    up("MKCOL", "/empty").send();
+    assert_eq!(
+        up("MOVE", "/empty/.file")
+            .header("Destination", &format!("http://{}{ROOT}/empty.txt", s.addr))
+            .send()
+            .status,
+        201
+    );
+    assert_eq!(dav(&s, "GET", "/empty.txt").send().body.len(), 0);
+    up("MKCOL", "/bad").send();
+    up("PUT", "/bad/00000000").body("abc").send();
+    assert_eq!(
+        up("MOVE", "/bad/.file")
+            .header("Destination", &dest)
+            .header("OC-Total-Length", "99")
+            .send()
+            .status,
+        400
+    );
+    assert_eq!(up("DELETE", "/bad").send().status, 204);
+    // Someone else's upload area is off limits.
+    s.add_user("eve", "eve-password-1", &[]);
+    assert_eq!(
+        s.req("MKCOL", "/remote.php/dav/uploads/admin/x")
+            .basic("eve", "eve-password-1")
+            .send()
+            .status,
+        403
+    );
+    assert!(
+        s.cli(&["fsck"], None)
+            .success()
+            .stdout
+            .contains("no problems found")
+    );
+}
+
+#[test]
+fn names_are_checked_and_normalised() {
+    let s = Server::installed();
+    // NFD in, NFC stored: one file, not two.
+    assert_eq!(
+        dav(&s, "PUT", "/e%CC%81te%CC%81.txt")
+            .body("nfd")
+            .send()
+            .status,
+        201
+    );
+    assert_eq!(
+        dav(&s, "PUT", "/%C3%A9t%C3%A9.txt")
+            .body("nfc")
+            .send()
+            .status,
+        204
+    );
+    for bad in [
+        "/.htaccess",
+        "/a%2F..%2Fb",
+        "/%2E%2E",
+        &format!("/{}", "x".repeat(256)),
+    ] {
+        let r = dav(&s, "PUT", bad).body("x").send();
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    assert_eq!(
+        dav(&s, "PUT", &format!("/{}", "y".repeat(255)))
+            .body("ok")
+            .send()
+            .status,
+        201
+    );
+}
+
+#[test]
+fn hostile_requests_are_refused_cleanly() {
+    let mut s = Server::installed();
+    s.add_user("bob", "bob-password-1", &[]);
+    dav(&s, "MKCOL", "/keep").send();
+    dav(&s, "PUT", "/keep/file").body("precious").send();
+    // Malformed XML, an entity bomb, and a huge property value.
+    assert_eq!(
+        dav(&s, "PROPFIND", "/")
+            .header("Depth", "0")
+            .body("<d:propfind xmlns:d=\"DAV:\"><d:prop>")
+            .send()
+            .status,
+        400
+    );
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><d:propfind xmlns:d="DAV:"><d:prop><d:getetag>&c;</d:getetag></d:prop></d:propfind>"#;
+    assert_eq!(
+        dav(&s, "PROPFIND", "/")
+            .header("Depth", "0")
+            .body(bomb)
+            .send()
+            .status,
+        400
+    );
+    let huge = format!(
+        r#"<d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><x:big xmlns:x="urn:x">{}</x:big></d:prop></d:set></d:propertyupdate>"#,
+        "v".repeat(10 * 1024 * 1024)
+    );
+    assert_eq!(
+        dav(&s, "PROPPATCH", "/keep/file").body(huge).send().status,
+        413
+    );
+    // Destinations outside the space, into someone else's, and a folder into itself.
+    // (A Destination's host is ignored, as Sabre does: clients send other forms of our name.)
+    for dest in [
+        "/remote.php/dav/files/bob/stolen",
+        "http://elsewhere.example/remote.php/dav/files/bob/x",
+        "/remote.php/dav/files/admin/../bob/x",
+        "/etc/passwd",
+    ] {
+        let r = dav(&s, "MOVE", "/keep/file")
+            .header("Destination", dest)
+            .send();
+        assert!(matches!(r.status, 400 | 403), "{dest}: {}", r.status);
+    }
+    assert_eq!(
+        dav(&s, "MOVE", "/keep")
+            .header("Destination", &format!("{ROOT}/keep/inside"))
+            .send()
+            .status,
+        403
+    );
+    // Another user's space.
+    assert_eq!(
+        s.req("PROPFIND", &format!("{ROOT}/keep"))
+            .basic("bob", "bob-password-1")
+            .header("Depth", "0")
+            .send()
+            .status,
+        403
+    );
+    assert_eq!(
+        s.req("DELETE", &format!("{ROOT}/keep"))
+            .basic("bob", "bob-password-1")
+            .send()
+            .status,
+        403
+    );
+    // A lock: writes without its token are refused.
+    let lock = r#"<d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype><d:owner>me</d:owner></d:lockinfo>"#;
+    let r = dav(&s, "LOCK", "/keep/file").body(lock).send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.header("lock-token").unwrap().to_owned();
+    assert_eq!(
+        dav(&s, "PUT", "/keep/file").body("overwrite").send().status,
+        423
+    );
+    assert_eq!(dav(&s, "DELETE", "/keep").send().status, 423);
+    assert_eq!(
+        dav(&s, "PUT", "/keep/file")
+            .header("If", &format!("({token})"))
+            .body("mine")
+            .send()
+            .status,
+        204
+    );
+    assert_eq!(
+        dav(&s, "UNLOCK", "/keep/file")
+            .header("Lock-Token", &token)
+            .send()
+            .status,
+        204
+    );
+    // Nothing was lost or leaked.
+    assert_eq!(dav(&s, "GET", "/keep/file").send().text(), "mine");
+    assert!(s.is_running());
+    assert!(!s.log_text().contains("panicked"));
+}
+
+#[test]
+fn options_is_anonymous_and_everything_else_needs_a_login() {
+    let s = Server::installed();
+    let r = s.req("OPTIONS", "/remote.php/dav/files/admin/").send();
+    assert_eq!(r.status, 200);
+    assert!(r.header("dav").unwrap().starts_with("1, 2, 3"));
+    let r = s.req("PROPFIND", "/remote.php/dav/files/admin/").send();
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+    // The legacy root maps to the caller's space.
+    dav(&s, "PUT", "/legacy.txt").body("L").send();
+    let r = s
+        .req("GET", "/remote.php/webdav/legacy.txt")
+        .basic("admin", ADMIN_PW)
+        .send();
+    assert_eq!(r.text(), "L");
+}
