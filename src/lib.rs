@@ -32,7 +32,7 @@ pub fn serve_blocking(data: &Path, flags: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(&config.log);
+    let _log_guard = telemetry::init(&config.log);
     // Two workers match the Pi's budget (and this machine's cores); blocking work (argon2,
     // fsck) goes to the blocking pool, which is capped too.
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -17,13 +17,17 @@ pub struct CredentialCache {
     capacity: usize,
     enabled: bool,
     entries: Mutex<HashMap<Digest, Entry>>,
+    /// Bumped whenever a user's cached credentials are forgotten; an entry verified before a
+    /// bump is not inserted after it, so a password change racing a login cannot leave a
+    /// stale entry behind.
+    generations: Mutex<HashMap<String, u64>>,
 }
 
 #[derive(Clone)]
 pub struct Entry {
     pub uid: String,
+    pub is_admin: bool,
     pub app_password: Option<u64>,
-    pub epoch: u64,
     pub expires: Instant,
 }
 
@@ -35,7 +39,13 @@ impl CredentialCache {
             capacity,
             enabled,
             entries: Mutex::new(HashMap::new()),
+            generations: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The cache key of a credential pair (also used to coalesce concurrent checks of it).
+    pub fn key_of(&self, login: &str, secret: &str) -> Digest {
+        self.digest(login, secret)
     }
 
     fn digest(&self, login: &str, secret: &str) -> Digest {
@@ -64,15 +74,22 @@ impl CredentialCache {
         }
     }
 
+    /// The generation to pass to `insert`; read it before verifying.
+    pub fn generation(&self, uid: &str) -> u64 {
+        self.generations
+            .lock()
+            .map_or(0, |g| g.get(uid).copied().unwrap_or(0))
+    }
+
     pub fn insert(
         &self,
         login: &str,
         secret: &str,
-        uid: &str,
-        app_password: Option<u64>,
-        epoch: u64,
+        entry: (&str, bool, Option<u64>),
+        generation: u64,
     ) {
-        if !self.enabled {
+        let (uid, is_admin, app_password) = entry;
+        if !self.enabled || self.generation(uid) != generation {
             return;
         }
         let d = self.digest(login, secret);
@@ -90,15 +107,18 @@ impl CredentialCache {
             d,
             Entry {
                 uid: uid.to_owned(),
+                is_admin,
                 app_password,
-                epoch,
                 expires: Instant::now() + self.ttl,
             },
         );
     }
 
-    /// Forgets every cached credential of `uid` (password change, disable, delete).
+    /// Forgets every cached credential of `uid` (password change, disable, delete, groups).
     pub fn forget_user(&self, uid: &str) {
+        if let Ok(mut g) = self.generations.lock() {
+            *g.entry(uid.to_owned()).or_insert(0) += 1;
+        }
         if let Ok(mut map) = self.entries.lock() {
             map.retain(|_, e| e.uid != uid);
         }

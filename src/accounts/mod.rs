@@ -138,6 +138,8 @@ pub struct Accounts {
     cache: CredentialCache,
     throttle: Throttle,
     pub login_flows: login_flow::LoginFlows,
+    instance: std::sync::OnceLock<String>,
+    inflight: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Accounts {
@@ -153,6 +155,8 @@ impl Accounts {
             ),
             throttle: Throttle::default(),
             login_flows: login_flow::LoginFlows::default(),
+            instance: std::sync::OnceLock::new(),
+            inflight: std::sync::Mutex::default(),
         })
     }
 
@@ -173,11 +177,16 @@ impl Accounts {
             .unwrap_or_else(|| "hearth".into()))
     }
 
+    /// The instance id (part of every `oc:id`); fixed at creation, so read once.
     pub fn instance_id(&self) -> Result<String> {
-        Ok(self
+        if let Some(id) = self.instance.get() {
+            return Ok(id.clone());
+        }
+        let id = self
             .store
             .read(|tx| tx.meta("instance_id"))?
-            .unwrap_or_else(|| "ochearth".into()))
+            .unwrap_or_else(|| "ochearth".into());
+        Ok(self.instance.get_or_init(|| id).clone())
     }
 
     /// First-time setup without the wizard: names the box and creates the first admin.
@@ -224,11 +233,42 @@ impl Accounts {
     /// Checks a Basic-auth pair: the login (uid or e-mail) with the account password or one of
     /// its app passwords. Throttled per address and account; cached once verified.
     pub async fn authenticate(&self, login: &str, secret: &str, ip: IpAddr) -> Result<Principal> {
-        if let Some(hit) = self.cache.get(login, secret)
-            && let Ok(p) = self.principal_from_cache(&hit)
-        {
-            return Ok(p);
+        if let Some(hit) = self.cache.get(login, secret) {
+            return Ok(Self::principal_from_cache(&hit));
         }
+        // A client opening many connections at once (the desktop opens six) sends the same
+        // credentials on all of them: let one verify while the others wait for its result.
+        let key = self.cache.key_of(login, secret);
+        let gate = {
+            let mut inflight = self
+                .inflight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            inflight.entry(key).or_default().clone()
+        };
+        let result = {
+            let _turn = gate.lock().await;
+            match self.cache.get(login, secret) {
+                Some(hit) => Ok(Self::principal_from_cache(&hit)),
+                None => self.authenticate_uncached(login, secret, ip).await,
+            }
+        };
+        let mut inflight = self
+            .inflight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if Arc::strong_count(&gate) <= 2 {
+            inflight.remove(&key);
+        }
+        result
+    }
+
+    async fn authenticate_uncached(
+        &self,
+        login: &str,
+        secret: &str,
+        ip: IpAddr,
+    ) -> Result<Principal> {
         match self.throttle.check(ip, login) {
             Verdict::Go => {}
             Verdict::Delay(d) => tokio::time::sleep(d).await,
@@ -236,6 +276,9 @@ impl Accounts {
                 return Err(AccountsError::Throttled { retry_after });
             }
         }
+        let generation = self
+            .find_login(login)?
+            .map_or(0, |u| self.cache.generation(&u.uid));
         match self.verify_uncached(login, secret).await {
             Ok((user, via)) => {
                 self.throttle.succeeded(ip, login);
@@ -243,8 +286,12 @@ impl Accounts {
                     AuthMethod::AppPassword(id) => Some(id),
                     _ => None,
                 };
-                self.cache
-                    .insert(login, secret, &user.uid, app_pw, user.credential_epoch);
+                self.cache.insert(
+                    login,
+                    secret,
+                    (&user.uid, user.is_admin(), app_pw),
+                    generation,
+                );
                 self.touch_login(&user.uid, app_pw);
                 Ok(Principal {
                     is_admin: user.is_admin(),
@@ -260,20 +307,18 @@ impl Accounts {
         }
     }
 
-    fn principal_from_cache(&self, hit: &cache::Entry) -> Result<Principal> {
-        let user = self.user(&hit.uid)?;
-        if !user.enabled || user.credential_epoch != hit.epoch {
-            return Err(AccountsError::WrongCredentials);
-        }
+    /// A cache hit needs no store read: every change that could invalidate it (password,
+    /// disable, delete, group change, revocation) forgets the entry first.
+    fn principal_from_cache(hit: &cache::Entry) -> Principal {
         let via = match hit.app_password {
             Some(id) => AuthMethod::AppPassword(id),
             None => AuthMethod::Password,
         };
-        Ok(Principal {
-            uid: user.uid.clone(),
-            is_admin: user.is_admin(),
+        Principal {
+            uid: hit.uid.clone(),
+            is_admin: hit.is_admin,
             via,
-        })
+        }
     }
 
     async fn verify_uncached(&self, login: &str, secret: &str) -> Result<(User, AuthMethod)> {

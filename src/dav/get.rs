@@ -9,6 +9,9 @@ use super::{DavError, DavResult, Req};
 use crate::files::Node;
 use crate::http::{Ctx, Resp, body::ReaderBody, response};
 
+/// Ranges up to this size are read whole in one step.
+const SMALL: u64 = 256 * 1024;
+
 pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
     let node = ctx
         .app
@@ -51,6 +54,8 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
     };
     let body = if ctx.method == http::Method::HEAD || count == 0 {
         response::empty()
+    } else if count <= SMALL {
+        response::full(ctx.app.files.read_small(&node, start, count).await?)
     } else {
         let reader = ctx.app.files.open(&node, start).await?;
         ReaderBody::new(reader, count).boxed_unsync()
