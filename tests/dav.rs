@@ -518,3 +518,90 @@ fn options_is_anonymous_and_everything_else_needs_a_login() {
         .send();
     assert_eq!(r.text(), "L");
 }
+
+fn search_body(scope: &str, where_: &str, extra: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?><d:searchrequest xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns"><d:basicsearch><d:select><d:prop><d:displayname/><oc:fileid/><oc:size/></d:prop></d:select><d:from><d:scope><d:href>{scope}</d:href><d:depth>infinity</d:depth></d:scope></d:from><d:where>{where_}</d:where>{extra}</d:basicsearch></d:searchrequest>"#
+    )
+}
+
+#[test]
+fn search_finds_by_name_type_size_and_id() {
+    let s = Server::installed();
+    dav(&s, "MKCOL", "/test_dir").send();
+    dav(&s, "MKCOL", "/test_dir/test_sub").send();
+    for (p, body) in [
+        ("/test_dir/test_a.txt", "aaaaa"),
+        ("/test_dir/test_sub/test_b.txt", "bb"),
+        ("/test_dir/pic.png", "png!"),
+        ("/test_dir/empty.png", ""),
+        ("/outside.txt", "x"),
+    ] {
+        assert_eq!(dav(&s, "PUT", p).body(body).send().status, 201);
+    }
+    let run = |where_: &str, extra: &str| {
+        let r = s
+            .req("SEARCH", "/remote.php/dav/")
+            .basic("admin", ADMIN_PW)
+            .header("Content-Type", "text/xml")
+            .body(search_body("/files/admin/test_dir", where_, extra))
+            .send();
+        assert_eq!(r.status, 207, "{}", r.text());
+        r.text()
+    };
+    let names = |t: &str| -> Vec<String> {
+        t.split("<d:displayname>")
+            .skip(1)
+            .map(|x| x.split('<').next().unwrap().to_owned())
+            .collect()
+    };
+    let t = run(
+        r#"<d:like><d:prop><d:displayname/></d:prop><d:literal>test_%</d:literal></d:like>"#,
+        "",
+    );
+    let mut n = names(&t);
+    n.sort();
+    assert_eq!(
+        n,
+        vec!["test_a.txt", "test_b.txt", "test_sub"],
+        "the scope itself is excluded, folders included"
+    );
+    let t = run(
+        r#"<d:like><d:prop><d:getcontenttype/></d:prop><d:literal>text/%</d:literal></d:like>"#,
+        "",
+    );
+    assert_eq!(names(&t).len(), 2);
+    let t = run(
+        r#"<d:or><d:and><d:gt><d:prop><oc:size/></d:prop><d:literal>0</d:literal></d:gt><d:like><d:prop><d:getcontenttype/></d:prop><d:literal>image/%</d:literal></d:like></d:and><d:like><d:prop><d:getcontenttype/></d:prop><d:literal>text/%</d:literal></d:like></d:or>"#,
+        "",
+    );
+    assert_eq!(names(&t).len(), 3, "{t}");
+    let t = run(
+        r#"<d:not><d:is-collection/></d:not>"#,
+        r#"<d:orderby><d:order><d:prop><oc:size/></d:prop><d:descending/></d:order></d:orderby><d:limit><d:nresults>2</d:nresults></d:limit>"#,
+    );
+    assert_eq!(names(&t), vec!["test_a.txt", "pic.png"]);
+    // An oc:id string where a file id is meant (nc-py-api does this).
+    let id = prop(
+        &dav(&s, "PROPFIND", "/test_dir/pic.png")
+            .header("Depth", "0")
+            .body(NC_PROPS)
+            .send()
+            .text(),
+        "oc:id",
+    );
+    let t = run(
+        &format!("<d:eq><d:prop><oc:fileid/></d:prop><d:literal>{id}</d:literal></d:eq>"),
+        "",
+    );
+    assert_eq!(names(&t), vec!["pic.png"]);
+    // Someone else's files are not searchable.
+    let r = s
+        .req("SEARCH", "/remote.php/dav/")
+        .basic("admin", ADMIN_PW)
+        .body(search_body("/files/bob", "<d:is-collection/>", ""))
+        .send();
+    assert_eq!(r.status, 403);
+    let r = s.req("SEARCH", "/remote.php/dav/").basic("admin", ADMIN_PW).body("<d:searchrequest xmlns:d=\"DAV:\"><d:basicsearch><d:where><d:bogus/></d:where></d:basicsearch></d:searchrequest>").send();
+    assert_eq!(r.status, 400);
+}

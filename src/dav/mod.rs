@@ -12,6 +12,7 @@ mod proppatch;
 mod props;
 mod put;
 mod report;
+mod search;
 mod uploads;
 pub mod xml;
 
@@ -110,8 +111,7 @@ impl Req {
     }
 }
 
-pub const DAV_METHODS: &str =
-    "OPTIONS, GET, HEAD, DELETE, PROPFIND, PUT, PROPPATCH, COPY, MOVE, REPORT, MKCOL, LOCK, UNLOCK";
+pub const DAV_METHODS: &str = "OPTIONS, GET, HEAD, DELETE, PROPFIND, PUT, PROPPATCH, COPY, MOVE, REPORT, SEARCH, MKCOL, LOCK, UNLOCK";
 
 pub async fn handle(ctx: Ctx, target: Target) -> Resp {
     match dispatch(ctx, target).await {
@@ -132,6 +132,7 @@ async fn dispatch(ctx: Ctx, target: Target) -> DavResult {
         ));
     };
     match &target.tree {
+        Tree::Root if ctx.method.as_str() == "SEARCH" => search::handle(ctx, me).await,
         Tree::Root => Err(DavError::not_found(
             "Nothing here yet; use /remote.php/dav/files/{user}/",
         )),
