@@ -605,3 +605,72 @@ fn search_finds_by_name_type_size_and_id() {
     let r = s.req("SEARCH", "/remote.php/dav/").basic("admin", ADMIN_PW).body("<d:searchrequest xmlns:d=\"DAV:\"><d:basicsearch><d:where><d:bogus/></d:where></d:basicsearch></d:searchrequest>").send();
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn bulk_upload_stores_each_part_and_reports_per_file() {
+    let s = Server::installed();
+    dav(&s, "MKCOL", "/b").send();
+    let md5 = |d: &[u8]| -> String {
+        use md5::Digest;
+        md5::Md5::digest(d)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let parts: [(&str, &[u8], String); 4] = [
+        ("/b/one.txt", b"first file", md5(b"first file")),
+        ("/b/two.bin", b"", md5(b"")),
+        (
+            "/b/bad.txt",
+            b"corrupted",
+            "00000000000000000000000000000000".into(),
+        ),
+        ("/missing/three.txt", b"orphan", md5(b"orphan")),
+    ];
+    let mut body = Vec::new();
+    for (path, data, sum) in &parts {
+        body.extend_from_slice(format!("--xyz\r\nContent-Length: {}\r\nX-File-Path: {path}\r\nX-File-MD5: {sum}\r\nX-File-Mtime: 1600000000\r\n\r\n", data.len()).as_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--xyz--\r\n");
+    let r = s
+        .req("POST", "/remote.php/dav/bulk")
+        .basic("admin", ADMIN_PW)
+        .header("Content-Type", "multipart/related; boundary=xyz")
+        .body(body)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["/b/one.txt"]["error"], false);
+    assert_eq!(j["/b/one.txt"]["permissions"], "RGDNVW");
+    let etag = j["/b/one.txt"]["etag"].as_str().unwrap().to_owned();
+    assert_eq!(etag_of(&s, "/b/one.txt"), etag);
+    assert_eq!(j["/b/two.bin"]["error"], false);
+    assert_eq!(j["/b/bad.txt"]["error"], true);
+    assert_eq!(j["/missing/three.txt"]["error"], true);
+    assert_eq!(dav(&s, "GET", "/b/one.txt").send().text(), "first file");
+    assert_eq!(
+        dav(&s, "GET", "/b/one.txt").send().header("last-modified"),
+        Some("Sun, 13 Sep 2020 12:26:40 GMT")
+    );
+    assert_eq!(
+        dav(&s, "GET", "/b/bad.txt").send().status,
+        404,
+        "a part with a wrong MD5 leaves nothing"
+    );
+    // Malformed multipart: a clear 400.
+    let r = s
+        .req("POST", "/remote.php/dav/bulk")
+        .basic("admin", ADMIN_PW)
+        .header("Content-Type", "multipart/related; boundary=xyz")
+        .body("--xyz\r\nX-File-Path: /b/x\r\n\r\nno length\r\n--xyz--\r\n")
+        .send();
+    assert_eq!(r.status, 400);
+    assert!(
+        s.cli(&["fsck"], None)
+            .success()
+            .stdout
+            .contains("no problems found")
+    );
+}

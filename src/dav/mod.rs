@@ -2,6 +2,7 @@
 //! `/remote.php/dav/files/{user}/`, the legacy `/remote.php/webdav/`, and chunked uploads under
 //! `/remote.php/dav/uploads/{user}/`. Parses and renders; the rules live in `files`.
 
+mod bulk;
 mod edit;
 mod error;
 mod get;
@@ -33,6 +34,8 @@ pub enum Tree {
     Uploads { user: String },
     /// `/remote.php/dav` itself (OPTIONS, SEARCH, discovery).
     Root,
+    /// `/remote.php/dav/bulk`.
+    Bulk,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +71,12 @@ pub fn parse_target(path: &str) -> Option<Target> {
     let (user, below) = rest
         .split_once('/')
         .map_or((rest, String::new()), |(u, b)| (u, format!("/{b}")));
+    if area == "bulk" && rest.is_empty() {
+        return Some(Target {
+            tree: Tree::Bulk,
+            path: String::new(),
+        });
+    }
     match area {
         "files" if !user.is_empty() => Some(Target {
             tree: Tree::Files {
@@ -133,6 +142,7 @@ async fn dispatch(ctx: Ctx, target: Target) -> DavResult {
     };
     match &target.tree {
         Tree::Root if ctx.method.as_str() == "SEARCH" => search::handle(ctx, me).await,
+        Tree::Bulk => bulk::handle(ctx, me).await,
         Tree::Root => Err(DavError::not_found(
             "Nothing here yet; use /remote.php/dav/files/{user}/",
         )),

@@ -49,6 +49,7 @@ pub fn put_options(ctx: &Ctx) -> DavResult<PutOptions> {
         if_none_match_any: ctx
             .header(header::IF_NONE_MATCH)
             .is_some_and(|v| v.trim() == "*"),
+        md5: None,
     })
 }
 

@@ -64,6 +64,8 @@ pub struct PutOptions {
     pub total_length: Option<u64>,
     pub if_match: Option<String>,
     pub if_none_match_any: bool,
+    /// `X-File-MD5` (bulk upload): checked before anything is committed.
+    pub md5: Option<String>,
 }
 
 pub struct PutResult {
@@ -233,7 +235,15 @@ impl Files {
         {
             return Err(FilesError::QuotaExceeded);
         }
-        let written = match self.blobs.put(body, available.unwrap_or(u64::MAX)).await {
+        let mut body = Md5Reader {
+            inner: body,
+            md5: opts.md5.as_ref().map(|_| md5::Md5::default()),
+        };
+        let written = match self
+            .blobs
+            .put(&mut body, available.unwrap_or(u64::MAX))
+            .await
+        {
             Ok(w) => w,
             Err(BlobError::TooLarge { .. }) => return Err(FilesError::QuotaExceeded),
             Err(e) => return Err(e.into()),
@@ -250,6 +260,16 @@ impl Files {
                 written.size
             )))
             .await;
+        }
+        if let (Some(want), Some(h)) = (&opts.md5, body.md5.take()) {
+            use md5::Digest;
+            let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            if !want.trim().eq_ignore_ascii_case(&got) {
+                return cleanup(FilesError::BadRequest(
+                    "Computed md5 hash is incorrect".into(),
+                ))
+                .await;
+            }
         }
         let client_checksum = match verify_checksum(opts.checksum.as_deref(), &written.sha1) {
             Ok(c) => c,
@@ -656,4 +676,26 @@ fn verify_checksum(header: Option<&str>, sha1: &str) -> Result<Option<String>> {
         kind.to_ascii_uppercase(),
         value.to_ascii_lowercase()
     )))
+}
+
+/// Passes bytes through, computing their MD5 when asked to.
+struct Md5Reader<R> {
+    inner: R,
+    md5: Option<md5::Md5>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Md5Reader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use md5::Digest;
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let (std::task::Poll::Ready(Ok(())), Some(h)) = (&r, self.md5.as_mut()) {
+            h.update(&buf.filled()[before..]);
+        }
+        r
+    }
 }

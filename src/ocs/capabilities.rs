@@ -38,10 +38,11 @@ pub fn document(ctx: &Ctx) -> Value {
                 "reference-api": false,
                 "mod-rewrite-working": false,
             },
-            // Chunking v1 ("NG") and v2 share one engine (dav/uploads.rs). No bulkupload:
-            // the desktop then uses plain PUT for small files.
+            // Chunking v1 ("NG") and v2 share one engine (dav/uploads.rs); bulk upload is
+            // dav/bulk.rs.
             "dav": {
                 "chunking": "1.0",
+                "bulkupload": "1.0",
             },
             "files": {
                 "bigfilechunking": true,
