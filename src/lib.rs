@@ -118,11 +118,18 @@ async fn wait_for_signal() {
     }
 }
 
-/// The orphan sweep, hourly with jitter; it only removes blobs unreferenced for an hour.
+/// Hourly housekeeping with jitter: expire abandoned uploads, then sweep orphan blobs (only
+/// those unreferenced for an hour).
 async fn sweep_loop(app: Arc<App>) {
     loop {
         let jitter = Duration::from_secs(rand::random::<u64>() % 600);
         tokio::time::sleep(Duration::from_secs(3600) + jitter).await;
+        // Chunked uploads abandoned for a day (Nextcloud's rule), then blobs nothing uses.
+        match app.files.expire_uploads(24 * 3600 * 1000).await {
+            Ok(n) if n > 0 => tracing::info!(expired = n, "abandoned uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+            _ => {}
+        }
         let (store, blobs) = (app.store.clone(), app.blobs.clone());
         let r = tokio::task::spawn_blocking(move || {
             blobs::sweep_orphans(&store, &blobs, Duration::from_secs(3600))

@@ -301,3 +301,45 @@ impl AsyncRead for ChainReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{AuthMethod, Principal};
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn abandoned_uploads_expire_with_their_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("db.redb")).unwrap());
+        let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+        let files = Files::new(store, blobs.clone());
+        let alice = Actor::User(Principal {
+            uid: "alice".into(),
+            is_admin: false,
+            via: AuthMethod::Password,
+        });
+        files.upload_create(&alice, "alice", "u1", None).unwrap();
+        files
+            .upload_put_chunk(&alice, "alice", "u1", "1", &b"abc"[..], u64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(blobs.ids().unwrap().len(), 1);
+        assert_eq!(
+            files.expire_uploads(3_600_000).await.unwrap(),
+            0,
+            "a fresh upload stays"
+        );
+        // Same-millisecond timestamps must not make this flaky.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(files.expire_uploads(0).await.unwrap(), 1);
+        assert!(files.upload_get(&alice, "alice", "u1").unwrap().is_none());
+        assert!(
+            blobs.ids().unwrap().is_empty(),
+            "chunk blobs go with the upload"
+        );
+        assert!(
+            !valid_part("../x") && !valid_part("a/b") && valid_part("rclone-chunked-upload-0f3a")
+        );
+    }
+}
