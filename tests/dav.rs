@@ -68,6 +68,8 @@ fn folder_etags_and_sizes_follow_every_change_below() {
     assert!(r.header("oc-fileid").is_some());
     let (root2, a2) = (etag_of(&s, "/"), etag_of(&s, "/a"));
     assert!(root2 != root1 && a2 != a1);
+    // The moved file keeps its etag: the desktop recognises a rename by id *and* etag.
+    assert_eq!(etag_of(&s, "/g.txt"), put_etag);
     let body = dav(&s, "PROPFIND", "/a")
         .header("Depth", "0")
         .body(NC_PROPS)
@@ -673,4 +675,60 @@ fn bulk_upload_stores_each_part_and_reports_per_file() {
             .stdout
             .contains("no problems found")
     );
+}
+
+#[path = "common/golden.rs"]
+mod golden;
+
+/// Replaces what changes between runs: etags, file ids, instance id, times.
+fn normalize(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    let rules: [(&str, &str); 6] = [
+        ("<d:getetag>", "\"ETAG\""),
+        ("<oc:id>", "ID"),
+        ("<oc:fileid>", "N"),
+        ("<d:getlastmodified>", "DATE"),
+        ("<d:creationdate>", "DATE"),
+        ("<nc:upload_time>", "T"),
+    ];
+    'outer: while !rest.is_empty() {
+        for (open, with) in rules {
+            if rest.starts_with(open) {
+                out.push_str(open);
+                let end = rest[open.len()..]
+                    .find('<')
+                    .map_or(rest.len(), |i| i + open.len());
+                out.push_str(with);
+                rest = &rest[end..];
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().unwrap();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+#[test]
+fn desktop_propfind_shape_matches_fixture() {
+    let s = Server::installed();
+    dav(&s, "MKCOL", "/Photos").send();
+    dav(&s, "PUT", "/Photos/beach%20day.jpg")
+        .body("jpeg bytes")
+        .send();
+    dav(&s, "PUT", "/notes.txt").body("hello").send();
+    let r = dav(&s, "PROPFIND", "/")
+        .header("Depth", "1")
+        .body(NC_PROPS)
+        .send();
+    assert_eq!(r.status, 207);
+    golden::check("dav/propfind-desktop-depth1.xml", &normalize(&r.text()));
+    let r = dav(&s, "PROPFIND", "/notes.txt")
+        .header("Depth", "0")
+        .send();
+    golden::check("dav/propfind-allprop-file.xml", &normalize(&r.text()));
+    let r = dav(&s, "GET", "/nope.txt").send();
+    golden::check("dav/error-not-found.xml", &r.text());
 }

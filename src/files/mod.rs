@@ -432,7 +432,9 @@ impl Files {
             tree::touch_ancestors(tx, old_parent)?;
             node.parent = dest_parent.id;
             node.name.clone_from(name);
-            node.etag = tree::new_etag();
+            // The moved node keeps its etag (only the folders above change): the desktop
+            // client recognises a server-side rename by an unchanged file id *and* etag, and
+            // would otherwise delete and download the file again.
             if !node.is_dir() {
                 node.content_type = names::content_type(name).to_owned();
             }

@@ -22,6 +22,10 @@ pub fn document(ctx: &Ctx) -> Value {
         .box_name()
         .unwrap_or_else(|_| "hearth".into());
     let base = ctx.base_url();
+    let mut dav = json!({"chunking": "1.0"});
+    if bulk_upload_safe(ctx.header(http::header::USER_AGENT)) {
+        dav["bulkupload"] = json!("1.0");
+    }
     json!({
         "version": {
             "major": major,
@@ -40,10 +44,7 @@ pub fn document(ctx: &Ctx) -> Value {
             },
             // Chunking v1 ("NG") and v2 share one engine (dav/uploads.rs); bulk upload is
             // dav/bulk.rs.
-            "dav": {
-                "chunking": "1.0",
-                "bulkupload": "1.0",
-            },
+            "dav": dav,
             "files": {
                 "bigfilechunking": true,
                 "blacklisted_files": [".htaccess"],
@@ -75,4 +76,38 @@ pub fn document(ctx: &Ctx) -> Value {
             },
         },
     })
+}
+
+/// Desktop clients before 3.9 send a bulk request containing an empty file without its body
+/// and then wait forever (nextcloud/desktop PR #5871, "fix bulk upload of empty files"); Debian
+/// 12 ships 3.7.3. Bulk upload is offered to desktop 3.9 and later only; everyone else uses
+/// plain PUT, which is just as correct.
+fn bulk_upload_safe(user_agent: Option<&str>) -> bool {
+    let Some(ua) = user_agent else { return false };
+    let Some(rest) = ua.split("mirall/").nth(1) else {
+        return false;
+    };
+    let mut parts = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (3, 9)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bulk_upload_only_for_fixed_desktops() {
+        use super::bulk_upload_safe as ok;
+        assert!(!ok(None));
+        assert!(!ok(Some(
+            "Mozilla/5.0 (Linux) mirall/3.7.3 (Nextcloud, debian-6.1) QtNetwork/5.15.8"
+        )));
+        assert!(ok(Some("Mozilla/5.0 (Linux) mirall/3.9.0 (Nextcloud)")));
+        assert!(ok(Some(
+            "Mozilla/5.0 (Windows) mirall/3.14.1git (Nextcloud)"
+        )));
+        assert!(!ok(Some("Mozilla/5.0 (Android) Nextcloud-android/3.30.0")));
+    }
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the real clients the interop suites drive, from Debian's packages:
+# litmus, nextcloud-desktop-cmd (nextcloudcmd), rclone, plus curl and python3.
+# Idempotent and quiet: does nothing when everything is present; prints the failing
+# step's output on error.
+set -euo pipefail
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+run() {
+  if ! "$@" >"$log" 2>&1; then
+    echo "install-deps: failed: $*" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+}
+
+# command → Debian package
+declare -A pkg_of=(
+  [litmus]=litmus
+  [nextcloudcmd]=nextcloud-desktop-cmd
+  [rclone]=rclone
+  [curl]=curl
+  [python3]=python3
+  [timeout]=coreutils
+  [sha1sum]=coreutils
+)
+missing=()
+for cmd in "${!pkg_of[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_of[$cmd]}")
+done
+# nextcloudcmd refuses to run without the system exclude list (nextcloud-desktop-common)
+if command -v nextcloudcmd >/dev/null 2>&1 && ! [ -e /etc/Nextcloud/sync-exclude.lst ]; then
+  missing+=(nextcloud-desktop-common)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+run "${sudo_cmd[@]}" apt-get update -q
+run "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
