@@ -62,6 +62,15 @@ pub enum Cmd {
     },
     /// Print the effective configuration (defaults, file, environment) as TOML.
     PrintConfig,
+    /// TLS: `hearth tls ca` prints the local CA certificate (PEM), creating it if needed.
+    #[command(subcommand)]
+    Tls(TlsCmd),
+}
+
+#[derive(Subcommand)]
+pub enum TlsCmd {
+    /// Print the local certificate authority's certificate (PEM).
+    Ca,
 }
 
 #[derive(Subcommand)]
@@ -171,6 +180,7 @@ fn admin_command(cmd: Cmd) -> Result<Command, String> {
             password: read_password()?,
         },
         Cmd::Fsck { repair } => Command::Fsck { repair },
+        Cmd::Tls(TlsCmd::Ca) => Command::TlsCa,
         Cmd::Serve { .. } | Cmd::PrintConfig => return Err("not an admin command".into()),
     })
 }

@@ -38,12 +38,15 @@ pub struct Config {
 pub struct ServerConfig {
     /// Plain HTTP listener; empty string disables it.
     pub http: String,
-    /// HTTPS listener (needs `tls_cert` and `tls_key`); empty string disables it.
+    /// HTTPS listener; empty string disables it. Without `tls_cert`/`tls_key` the box's own
+    /// local certificate authority issues the certificate.
     pub https: String,
-    /// PEM certificate chain for HTTPS.
+    /// PEM certificate chain for HTTPS (empty: use the local certificate authority).
     pub tls_cert: String,
     /// PEM private key for HTTPS.
     pub tls_key: String,
+    /// Extra DNS names the local-CA certificate should cover (besides NAME.local).
+    pub tls_extra_names: Vec<String>,
     /// Seconds to let running requests finish after SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
 }
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             https: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            tls_extra_names: Vec::new(),
             shutdown_grace_secs: 10,
         }
     }
@@ -264,11 +268,9 @@ impl Config {
         };
         addr("http", &self.server.http)?;
         addr("https", &self.server.https)?;
-        if !self.server.https.is_empty()
-            && (self.server.tls_cert.is_empty() || self.server.tls_key.is_empty())
-        {
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
             return Err(ConfigError::Invalid(
-                "server.https is set but server.tls_cert and server.tls_key are not (the local CA arrives with the appliance work)".into(),
+                "server.tls_cert and server.tls_key go together: set both, or neither to use the local certificate authority".into(),
             ));
         }
         if self.server.http.is_empty() && self.server.https.is_empty() {

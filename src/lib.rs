@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod alloc;
+pub mod appliance;
 pub mod blobs;
 pub mod cli;
 pub mod config;
@@ -93,6 +94,10 @@ async fn serve(data: &Path, config: Config) -> ExitCode {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::listen(app.clone(), control_listener));
     let sweeper = tokio::spawn(sweep_loop(app.clone()));
+    let tls_task = listeners
+        .local_ca
+        .clone()
+        .map(|slot| tokio::spawn(http::server::maintain_local_ca(app.clone(), slot)));
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
@@ -101,6 +106,9 @@ async fn serve(data: &Path, config: Config) -> ExitCode {
     http::server::serve(app.clone(), listeners, stop_rx).await;
     control.abort();
     sweeper.abort();
+    if let Some(t) = tls_task {
+        t.abort();
+    }
     let _ = std::fs::remove_file(control::socket_path(&app.data_dir));
     tracing::info!("stopped");
     ExitCode::SUCCESS

@@ -36,6 +36,10 @@ pub struct App {
     pub blobs: Arc<LocalBlobs>,
     pub files: Files,
     pub locks: LockManager,
+    /// The HTTPS port actually bound (for redirects from plain HTTP).
+    pub https_port: std::sync::OnceLock<u16>,
+    /// The local-CA certificate being served, when HTTPS uses the local CA.
+    pub tls_slot: std::sync::OnceLock<Arc<crate::appliance::tls::CertSlot>>,
 }
 
 impl App {
@@ -72,6 +76,8 @@ impl App {
             accounts,
             blobs,
             locks: LockManager::default(),
+            https_port: std::sync::OnceLock::new(),
+            tls_slot: std::sync::OnceLock::new(),
         })
     }
 }

@@ -47,6 +47,7 @@ pub enum Command {
     Fsck {
         repair: bool,
     },
+    TlsCa,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -158,9 +159,27 @@ async fn run(app: &App, cmd: Command) -> Result<String, String> {
             password,
         } => {
             acc.setup(&name, &admin, password).await.map_err(e)?;
+            // A box that already serves HTTPS from its local CA gets a CA and certificate for its
+            // new name now, before anyone downloads the CA.
+            let ca = crate::appliance::tls::LocalCa::new(&app.data_dir);
+            if ca.ca_pem().is_some() {
+                let name = acc.box_name().map_err(e)?;
+                let names =
+                    crate::appliance::tls::wanted_names(&name, &app.config.server.tls_extra_names);
+                ca.issue_server(&name, &names).map_err(|e| e.to_string())?;
+                if let Some(slot) = app.tls_slot.get() {
+                    slot.replace(ca.certified_key().map_err(|e| e.to_string())?);
+                }
+            }
             Ok(format!(
                 "Hearth is set up: box {name}, administrator {admin}"
             ))
+        }
+        Command::TlsCa => {
+            let name = acc.box_name().map_err(e)?;
+            crate::appliance::tls::LocalCa::new(&app.data_dir)
+                .ensure_ca(&name)
+                .map_err(|e| e.to_string())
         }
         Command::Fsck { repair } => {
             let (store, blobs) = (app.store.clone(), app.blobs.clone());

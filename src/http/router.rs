@@ -54,6 +54,8 @@ pub enum Endpoint {
         size: u32,
     },
     Logo,
+    /// The local CA certificate, for devices to trust (public).
+    CaCert,
     Dav(crate::dav::Target),
     /// OPTIONS on a DAV path: answered without authentication (Windows, Office probe it).
     DavOptions(crate::dav::Target),
@@ -88,6 +90,7 @@ impl Endpoint {
                 | LoginFlowLegacyPage
                 | LoginFlowLegacyGrant
                 | Logo
+                | CaCert
                 | NotFound
                 | MethodNotAllowed(_)
         )
@@ -177,6 +180,7 @@ pub fn route(method: &Method, path: &str) -> Endpoint {
             Ok(id) => only(m, &[Method::POST], Endpoint::AppPasswordRevoke(id)),
             Err(_) => Endpoint::NotFound,
         },
+        ["hearth-ca.crt"] => only(m, &[Method::GET, Method::HEAD], Endpoint::CaCert),
         ["core", "img", "logo", "logo.svg"] => {
             only(m, &[Method::GET, Method::HEAD], Endpoint::Logo)
         }

@@ -17,6 +17,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::appliance::tls::{CertSlot, LocalCa, certified_key, wanted_names};
+use std::path::Path;
+
 use super::auth::{self, AuthError};
 use super::request::Ctx;
 use super::response::{self, Resp};
@@ -40,6 +43,8 @@ pub enum ServerError {
 pub struct Listeners {
     pub http: Option<TcpListener>,
     pub https: Option<(TcpListener, TlsAcceptor)>,
+    /// Set when the certificate comes from the local CA (it is then renewed in place).
+    pub local_ca: Option<Arc<CertSlot>>,
 }
 
 impl Listeners {
@@ -53,33 +58,90 @@ impl Listeners {
             Some(a) => Some(bind(a).await?),
             None => None,
         };
-        let https = match app.config.https_addr() {
-            Some(a) => Some((
-                bind(a).await?,
-                tls_acceptor(&app.config.server.tls_cert, &app.config.server.tls_key)?,
-            )),
-            None => None,
-        };
-        Ok(Listeners { http, https })
+        let (mut https, mut local_ca) = (None, None);
+        if let Some(a) = app.config.https_addr() {
+            let server = &app.config.server;
+            let key = if server.tls_cert.is_empty() {
+                local_ca_key(app).map_err(|e| ServerError::Tls(e.to_string()))?
+            } else {
+                certified_key(Path::new(&server.tls_cert), Path::new(&server.tls_key))
+                    .map_err(|e| ServerError::Tls(e.to_string()))?
+            };
+            let slot = Arc::new(CertSlot::new(key));
+            if server.tls_cert.is_empty() {
+                local_ca = Some(slot.clone());
+                let _ = app.tls_slot.set(slot.clone());
+            }
+            let listener = bind(a).await?;
+            if let Ok(addr) = listener.local_addr() {
+                let _ = app.https_port.set(addr.port());
+            }
+            https = Some((listener, tls_acceptor(slot)?));
+        }
+        Ok(Listeners {
+            http,
+            https,
+            local_ca,
+        })
     }
 }
 
-fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, ServerError> {
-    let read =
-        |p: &str| std::fs::read(p).map_err(|e| ServerError::Tls(format!("cannot read {p}: {e}")));
-    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServerError::Tls(format!("{cert}: {e}")))?;
-    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|e| ServerError::Tls(format!("{key}: {e}")))?
-        .ok_or_else(|| ServerError::Tls(format!("{key}: no private key found")))?;
+/// The local CA's current server certificate, issued first if needed.
+fn local_ca_key(
+    app: &App,
+) -> Result<Arc<rustls::sign::CertifiedKey>, crate::appliance::tls::TlsError> {
+    let ca = LocalCa::new(&app.data_dir);
+    let name = app.accounts.box_name().unwrap_or_else(|_| "hearth".into());
+    let names = wanted_names(&name, &app.config.server.tls_extra_names);
+    if ca.needs_issue(&names) {
+        ca.issue_server(&name, &names)?;
+    }
+    ca.certified_key()
+}
+
+/// Keeps the local-CA certificate current: re-issued before expiry and whenever the box's
+/// names or addresses change (a new DHCP lease, the first set-up naming the box).
+pub async fn maintain_local_ca(app: Arc<App>, slot: Arc<CertSlot>) {
+    let mut loaded = LocalCa::new(&app.data_dir).issued();
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let app2 = app.clone();
+        let seen = loaded.clone();
+        let fresh = tokio::task::spawn_blocking(move || {
+            let ca = LocalCa::new(&app2.data_dir);
+            let name = app2.accounts.box_name().unwrap_or_else(|_| "hearth".into());
+            let names = wanted_names(&name, &app2.config.server.tls_extra_names);
+            if ca.needs_issue(&names) {
+                ca.issue_server(&name, &names)?;
+            }
+            // Also pick up a certificate issued by someone else (set-up, `hearth tls`).
+            let now = ca.issued();
+            if now == seen {
+                return Ok(None);
+            }
+            ca.certified_key().map(|k| Some((k, now)))
+        })
+        .await;
+        match fresh {
+            Ok(Ok(Some((key, issued)))) => {
+                slot.replace(key);
+                loaded = issued;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "certificate renewal failed; the old one stays in use")
+            }
+            _ => {}
+        }
+    }
+}
+
+fn tls_acceptor(slot: Arc<CertSlot>) -> Result<TlsAcceptor, ServerError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ServerError::Tls(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
+        .with_cert_resolver(slot);
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
@@ -234,6 +296,9 @@ async fn dispatch(
     path: String,
     user: &mut String,
 ) -> Resp {
+    if !https && let Some(r) = https_redirect(&app, &req, &path) {
+        return r;
+    }
     let (parts, body) = req.into_parts();
     let endpoint = router::route(&parts.method, &path);
     let ocs_version = endpoint.ocs_version();
@@ -322,4 +387,43 @@ fn auth_failure(
         );
     }
     r
+}
+
+/// Once the box is set up and serves HTTPS, plain HTTP only redirects there, except for what
+/// must stay reachable without trusting the certificate yet: the CA download and ACME
+/// challenges. (No HSTS is ever sent for the local CA: recent desktop clients refuse a
+/// self-signed server that sent it.)
+fn https_redirect(app: &App, req: &Request<Incoming>, path: &str) -> Option<Resp> {
+    let port = *app.https_port.get()?;
+    if path == "/hearth-ca.crt"
+        || path.starts_with("/.well-known/acme-challenge/")
+        || !app.accounts.is_installed().unwrap_or(false)
+    {
+        return None;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| super::request::valid_host(h))?;
+    // Drop a ":port" (but not the colons inside an IPv6 literal such as "[::1]").
+    let bare = match host.rsplit_once(':') {
+        Some((h, p))
+            if p.chars().all(|c| c.is_ascii_digit())
+                && (!host.starts_with('[') || h.ends_with(']')) =>
+        {
+            h
+        }
+        _ => host,
+    };
+    let authority = if port == 443 {
+        bare.to_owned()
+    } else {
+        format!("{bare}:{port}")
+    };
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    Some(response::redirect(
+        StatusCode::PERMANENT_REDIRECT,
+        &format!("https://{authority}{pq}"),
+    ))
 }

@@ -32,6 +32,22 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
         AvatarUpload => avatar::upload(ctx).await,
         AvatarDelete => avatar::delete(&ctx).await,
         AppPasswordRevoke(id) => pages::revoke_app_password(ctx, id).await,
+        CaCert => match crate::appliance::tls::LocalCa::new(&ctx.app.data_dir).ca_pem() {
+            Some(pem) => {
+                let mut r = response::with(StatusCode::OK, "application/x-x509-ca-cert", pem);
+                response::set_header(
+                    &mut r,
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"hearth-ca.crt\"",
+                );
+                r
+            }
+            None => not_found_like(
+                &ctx,
+                StatusCode::NOT_FOUND,
+                "This box has no local certificate authority (HTTPS is off or uses its own certificate).",
+            ),
+        },
         Logo => {
             let mut r = response::with(StatusCode::OK, "image/svg+xml", LOGO_SVG);
             response::set_header(&mut r, header::CACHE_CONTROL, "max-age=86400");
