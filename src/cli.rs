@@ -62,6 +62,8 @@ pub enum Cmd {
     },
     /// Print the effective configuration (defaults, file, environment) as TOML.
     PrintConfig,
+    /// Print the claim code that the setup wizard asks for (only before set-up).
+    ClaimCode,
     /// TLS: `hearth tls ca` prints the local CA certificate (PEM), creating it if needed.
     #[command(subcommand)]
     Tls(TlsCmd),
@@ -181,6 +183,7 @@ fn admin_command(cmd: Cmd) -> Result<Command, String> {
         },
         Cmd::Fsck { repair } => Command::Fsck { repair },
         Cmd::Tls(TlsCmd::Ca) => Command::TlsCa,
+        Cmd::ClaimCode => Command::ClaimCode,
         Cmd::Serve { .. } | Cmd::PrintConfig => return Err("not an admin command".into()),
     })
 }

@@ -87,9 +87,14 @@ async fn serve(data: &Path, config: Config) -> ExitCode {
         tracing::info!("listening on https://{a}");
     }
     if !app.accounts.is_installed().unwrap_or(false) {
-        tracing::warn!(
-            "not set up yet: run `hearth setup --name NAME --admin NAME --password-stdin`"
-        );
+        // Printed for whoever has the console (the image shows it on HDMI and serial too).
+        match appliance::wizard::claim_code(&app.data_dir) {
+            Ok(code) => tracing::warn!(
+                "not set up yet: open this box in a browser and enter the claim code {code} (also in {})",
+                appliance::wizard::claim_code_path(&app.data_dir).display()
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot create the claim code"),
+        }
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::listen(app.clone(), control_listener));

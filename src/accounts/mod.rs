@@ -191,10 +191,22 @@ impl Accounts {
 
     /// First-time setup without the wizard: names the box and creates the first admin.
     pub async fn setup(&self, box_name: &str, admin: &str, password: String) -> Result<()> {
+        self.create_first_admin(box_name, admin, password).await?;
+        self.mark_installed()
+    }
+
+    /// Names the box and creates (or, while set-up is unfinished, replaces the password of)
+    /// the first administrator. The wizard calls this before the family steps.
+    pub async fn create_first_admin(
+        &self,
+        box_name: &str,
+        admin: &str,
+        password: String,
+    ) -> Result<()> {
         if self.is_installed()? {
             return Err(AccountsError::AlreadyInstalled);
         }
-        let name = box_name.trim();
+        let name = box_name.trim().to_lowercase();
         if name.is_empty()
             || name.len() > 63
             || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -204,6 +216,7 @@ impl Accounts {
                 "the box name must be 1–63 letters, digits or '-' (it becomes NAME.local)".into(),
             ));
         }
+        users::validate_uid(admin)?;
         users::validate_password(&password)?;
         let hash = self.hasher.hash(password).await?;
         self.store.write(|tx| {
@@ -211,21 +224,50 @@ impl Accounts {
                 return Err(AccountsError::AlreadyInstalled);
             }
             users::ensure_group(tx, ADMIN_GROUP)?;
-            users::insert_user(
-                tx,
-                NewUser {
-                    uid: admin.to_owned(),
-                    display_name: None,
-                    email: None,
-                    quota: None,
-                    groups: vec![ADMIN_GROUP.to_owned()],
-                },
-                hash,
-            )?;
-            tx.set_meta("box_name", &name.to_lowercase())?;
+            match tx.get(&store::USERID_USER, admin)? {
+                Some(mut u) if u.is_admin() => {
+                    u.password_hash = hash;
+                    u.credential_epoch += 1;
+                    tx.put(&store::USERID_USER, admin, &u)?;
+                }
+                Some(_) => return Err(AccountsError::AlreadyExists(format!("user {admin:?}"))),
+                None => {
+                    users::insert_user(
+                        tx,
+                        NewUser {
+                            uid: admin.to_owned(),
+                            display_name: None,
+                            email: None,
+                            quota: None,
+                            groups: vec![ADMIN_GROUP.to_owned()],
+                        },
+                        hash,
+                    )?;
+                }
+            }
+            tx.set_meta("box_name", &name)?;
+            Ok(())
+        })?;
+        self.cache.forget_user(admin);
+        Ok(())
+    }
+
+    pub fn mark_installed(&self) -> Result<()> {
+        self.store.write(|tx| {
+            if tx.meta("installed")?.as_deref() == Some("true") {
+                return Err(AccountsError::AlreadyInstalled);
+            }
             tx.set_meta("installed", "true")?;
             Ok(())
         })
+    }
+
+    /// Throttling for secrets that are not passwords (the claim code): same rules, own key.
+    pub fn throttle_check(&self, ip: IpAddr, key: &str) -> Verdict {
+        self.throttle.check(ip, key)
+    }
+    pub fn throttle_failed(&self, ip: IpAddr, key: &str) {
+        self.throttle.failed(ip, key);
     }
 
     // ---- authentication -----------------------------------------------------------------

@@ -48,6 +48,7 @@ pub enum Command {
         repair: bool,
     },
     TlsCa,
+    ClaimCode,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -174,6 +175,12 @@ async fn run(app: &App, cmd: Command) -> Result<String, String> {
             Ok(format!(
                 "Hearth is set up: box {name}, administrator {admin}"
             ))
+        }
+        Command::ClaimCode => {
+            if acc.is_installed().map_err(e)? {
+                return Err("this box is already set up; there is no claim code any more".into());
+            }
+            crate::appliance::wizard::claim_code(&app.data_dir).map_err(|e| e.to_string())
         }
         Command::TlsCa => {
             let name = acc.box_name().map_err(e)?;

@@ -54,6 +54,8 @@ pub enum Endpoint {
         size: u32,
     },
     Logo,
+    SetupPage,
+    SetupPost(String),
     /// The local CA certificate, for devices to trust (public).
     CaCert,
     Dav(crate::dav::Target),
@@ -90,6 +92,8 @@ impl Endpoint {
                 | LoginFlowLegacyPage
                 | LoginFlowLegacyGrant
                 | Logo
+                | SetupPage
+                | SetupPost(_)
                 | CaCert
                 | NotFound
                 | MethodNotAllowed(_)
@@ -180,6 +184,12 @@ pub fn route(method: &Method, path: &str) -> Endpoint {
             Ok(id) => only(m, &[Method::POST], Endpoint::AppPasswordRevoke(id)),
             Err(_) => Endpoint::NotFound,
         },
+        ["setup"] => only(m, &[Method::GET, Method::HEAD], Endpoint::SetupPage),
+        ["setup", action] => only(
+            m,
+            &[Method::POST],
+            Endpoint::SetupPost((*action).to_owned()),
+        ),
         ["hearth-ca.crt"] => only(m, &[Method::GET, Method::HEAD], Endpoint::CaCert),
         ["core", "img", "logo", "logo.svg"] => {
             only(m, &[Method::GET, Method::HEAD], Endpoint::Logo)

@@ -4,6 +4,7 @@
 mod avatar;
 mod login_flow;
 mod pages;
+mod wizard;
 
 use http::{StatusCode, header};
 use serde_json::json;
@@ -14,7 +15,24 @@ use crate::ocs::capabilities_version;
 
 pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
     use Endpoint::*;
+    // Until the box is set up, every page for people leads to the wizard.
+    let page_for_people = matches!(
+        endpoint,
+        Home | LoginPage
+            | LoginSubmit
+            | Logout
+            | LoginFlowV2Open(_)
+            | LoginFlowV2Page
+            | LoginFlowV2Grant
+            | LoginFlowLegacyPage
+            | LoginFlowLegacyGrant
+    );
+    if page_for_people && !ctx.app.accounts.is_installed().unwrap_or(true) {
+        return response::redirect(StatusCode::SEE_OTHER, "/setup");
+    }
     match endpoint {
+        SetupPage => wizard::show(&ctx),
+        SetupPost(action) => wizard::post(ctx, &action).await,
         Status => status(&ctx),
         WellKnownDav => response::redirect(StatusCode::MOVED_PERMANENTLY, "/remote.php/dav/"),
         Home => pages::home(&ctx),
