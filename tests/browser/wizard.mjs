@@ -71,6 +71,11 @@ async function cleanup() {
   fs.rmSync(work, { recursive: true, force: true });
 }
 
+// Whatever happens, the server started here does not outlive this script.
+process.on('exit', () => {
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+});
+
 const watchdog = setTimeout(async () => {
   console.log('FAIL the wizard test took longer than 180 s');
   await cleanup();
