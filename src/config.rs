@@ -31,6 +31,15 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    pub mdns: MdnsConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MdnsConfig {
+    /// Announce `NAME.local` and the DAV services on the local network (the image turns this
+    /// on; off by default so a developer's machine does not advertise itself).
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -99,6 +99,23 @@ async fn serve(data: &Path, config: Config) -> ExitCode {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::listen(app.clone(), control_listener));
     let sweeper = tokio::spawn(sweep_loop(app.clone()));
+    let ports = appliance::mdns::Ports {
+        http: listeners
+            .http
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port()),
+        https: listeners
+            .https
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+            .map(|a| a.port()),
+    };
+    let mdns_task = app
+        .config
+        .mdns
+        .enabled
+        .then(|| tokio::spawn(mdns_loop(app.clone(), ports)));
     let tls_task = listeners
         .local_ca
         .clone()
@@ -111,6 +128,17 @@ async fn serve(data: &Path, config: Config) -> ExitCode {
     http::server::serve(app.clone(), listeners, stop_rx).await;
     control.abort();
     sweeper.abort();
+    if let Some(t) = mdns_task {
+        t.abort();
+    }
+    if let Some(m) = app
+        .mdns
+        .get()
+        .and_then(|m| m.lock().ok().and_then(|g| g.clone()))
+    {
+        // Goodbye packets, so phones forget the box at once.
+        let _ = tokio::task::spawn_blocking(move || m.stop()).await;
+    }
     if let Some(t) = tls_task {
         t.abort();
     }
@@ -153,5 +181,36 @@ async fn sweep_loop(app: Arc<App>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "orphan sweep failed"),
             _ => {}
         }
+    }
+}
+
+/// Announces the box by mDNS, and announces it again under its new name after set-up names it.
+async fn mdns_loop(app: Arc<App>, ports: appliance::mdns::Ports) {
+    let slot = app.mdns.get_or_init(|| std::sync::Mutex::new(None));
+    let mut announced = String::new();
+    loop {
+        let name = app.accounts.box_name().unwrap_or_else(|_| "hearth".into());
+        if name != announced {
+            let old = slot.lock().ok().and_then(|mut g| g.take());
+            let n = name.clone();
+            let started = tokio::task::spawn_blocking(move || {
+                if let Some(o) = old {
+                    o.stop();
+                }
+                appliance::mdns::Mdns::start(&n, ports)
+            })
+            .await;
+            match started {
+                Ok(Ok(m)) => {
+                    if let Ok(mut g) = slot.lock() {
+                        *g = Some(m);
+                    }
+                    announced = name;
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "mDNS announcement failed; retrying"),
+                Err(e) => tracing::warn!(error = %e, "mDNS task failed"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }

@@ -40,6 +40,8 @@ pub struct App {
     pub https_port: std::sync::OnceLock<u16>,
     /// The local-CA certificate being served, when HTTPS uses the local CA.
     pub tls_slot: std::sync::OnceLock<Arc<crate::appliance::tls::CertSlot>>,
+    /// The mDNS announcer, when enabled (its current name is shown to people).
+    pub mdns: std::sync::OnceLock<std::sync::Mutex<Option<Arc<crate::appliance::mdns::Mdns>>>>,
 }
 
 impl App {
@@ -78,6 +80,7 @@ impl App {
             locks: LockManager::default(),
             https_port: std::sync::OnceLock::new(),
             tls_slot: std::sync::OnceLock::new(),
+            mdns: std::sync::OnceLock::new(),
         })
     }
 }

@@ -2,5 +2,6 @@
 //! certificate authority and automatic TLS (`tls`), and the first-start claim code and setup
 //! wizard (`wizard`). mDNS and the system page arrive next.
 
+pub mod mdns;
 pub mod tls;
 pub mod wizard;

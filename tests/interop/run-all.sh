@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 export ARTIFACTS=${ARTIFACTS:-$here/../../out/test-artifacts/interop}
 mkdir -p "$ARTIFACTS"
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(curl-manual litmus rclone nextcloudcmd)
+[ ${#suites[@]} -eq 0 ] && suites=(curl-manual litmus rclone nextcloudcmd mdns)
 
 bash "$here/install-deps.sh" || exit 1
 failed=()

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# mDNS / DNS-SD against real namespaces: two Hearth boxes and a client on a bridge that exists
+# only inside network namespaces this script creates (no packet reaches a real network).
+# A python-zeroconf browser (PyPI `zeroconf`) in the client namespace must resolve NAME.local,
+# find the four services with the right ports and `path=` TXT, and see two boxes with the same
+# name end up with distinct names. Needs root (ip netns). Ends with "N passed, M failed".
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+BIN=${HEARTH_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/hearth-target}/debug/hearth}
+ART=${ARTIFACTS:-$(mktemp -d)}
+mkdir -p "$ART"
+tag=hm$$
+work=$(mktemp -d)
+pids=()
+passed=0; failed=0
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  sleep 0.5
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for ns in "$tag-cli" "$tag-b1" "$tag-b2"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+python3 -c 'import zeroconf' 2>/dev/null || pip install -q zeroconf >/dev/null 2>&1 || { echo "FAIL cannot install zeroconf"; echo "0 passed, 1 failed"; exit 1; }
+if [ "$(id -u)" != 0 ] || ! ip netns add "$tag-cli" 2>/dev/null; then
+  echo "FAIL network namespaces need root"; echo "0 passed, 1 failed"; exit 1
+fi
+ip netns add "$tag-b1"; ip netns add "$tag-b2"
+nsc() { ip netns exec "$tag-cli" "$@"; }
+nsc ip link set lo up
+nsc ip link add br0 type bridge
+nsc ip link set br0 up
+nsc ip addr add 10.77.0.100/24 dev br0
+for i in 1 2; do
+  ip link add "$tag-v$i" type veth peer name "$tag-p$i"
+  ip link set "$tag-v$i" netns "$tag-b$i"
+  ip link set "$tag-p$i" netns "$tag-cli"
+  nsc ip link set "$tag-p$i" master br0 up
+  ip netns exec "$tag-b$i" ip link set lo up
+  ip netns exec "$tag-b$i" ip link set "$tag-v$i" name eth0
+  ip netns exec "$tag-b$i" ip addr add "10.77.0.1$i/24" dev eth0
+  ip netns exec "$tag-b$i" ip link set eth0 up
+done
+
+start_box() { # i
+  local i=$1
+  mkdir -p "$work/d$i"
+  ip netns exec "$tag-b$i" env -u HEARTH_BIN NO_COLOR=1 HEARTH_MDNS_ENABLED=true "$BIN" serve --data "$work/d$i" --http "10.77.0.1$i:8080" 2>"$ART/mdns-box$i.log" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "listening on" "$ART/mdns-box$i.log" 2>/dev/null && break; sleep 0.1; done
+  printf 'box-password-%s\n' "$i" | timeout 60 "$BIN" setup --data "$work/d$i" --name family --admin admin --password-stdin >/dev/null
+}
+
+browse() { # seconds → JSON lines of what the client sees
+  nsc timeout 60 python3 - "$1" <<'PY'
+import json, sys, time, socket
+from zeroconf import Zeroconf, ServiceBrowser, IPVersion
+zc = Zeroconf(interfaces=["10.77.0.100"], ip_version=IPVersion.V4Only)
+types = ["_http._tcp.local.", "_webdav._tcp.local.", "_caldav._tcp.local.", "_carddav._tcp.local."]
+found = {}
+class L:
+    def add_service(self, zc, t, name): found[(t, name)] = None
+    def update_service(self, zc, t, name): found[(t, name)] = None
+    def remove_service(self, zc, t, name): pass
+bs = [ServiceBrowser(zc, t, L()) for t in types]
+time.sleep(float(sys.argv[1]))
+for (t, name) in sorted(found):
+    info = zc.get_service_info(t, name, timeout=3000)
+    if not info: continue
+    path = (info.properties or {}).get(b"path", b"").decode()
+    print(json.dumps({"type": t, "name": name, "port": info.port, "server": info.server, "path": path,
+                      "addrs": [socket.inet_ntoa(a) for a in info.addresses]}))
+zc.close()
+PY
+}
+
+start_box 1
+sleep 3
+seen=$(browse 6)
+echo "$seen" > "$ART/mdns-seen-1.jsonl"
+for t in _http._tcp.local. _webdav._tcp.local. _caldav._tcp.local. _carddav._tcp.local.; do
+  line=$(echo "$seen" | grep "\"$t\"" | grep '"family.local."' | head -1)
+  if echo "$line" | grep -q '"port": 8080' && echo "$line" | grep -q '"path": "/remote.php/dav/"' && echo "$line" | grep -q '10.77.0.11'; then
+    ok "box 1 announces $t on family.local:8080 with path=/remote.php/dav/"
+  else
+    bad "box 1 announces $t (saw: ${line:-nothing})"
+  fi
+done
+# NAME.local resolves to the box from the client (multicast DNS A query through zeroconf).
+addr=$(nsc timeout 20 python3 -c '
+from zeroconf import AddressResolver, IPVersion, Zeroconf
+zc = Zeroconf(interfaces=["10.77.0.100"], ip_version=IPVersion.V4Only)
+r = AddressResolver("family.local.")
+r.request(zc, 3000)
+print(",".join(sorted(r.parsed_addresses())))
+zc.close()' 2>>"$ART/mdns-resolve.err")
+[ "$addr" = "10.77.0.11" ] && ok "family.local resolves to 10.77.0.11" || bad "family.local resolves to 10.77.0.11 (got '$addr')"
+curl_code=$(nsc curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://10.77.0.11:8080/status.php")
+[ "$curl_code" = 200 ] && ok "the client reaches the box it found" || bad "client reaches the box ($curl_code)"
+
+# A second box with the same name takes a stable fallback name.
+start_box 2
+mac=$(ip netns exec "$tag-b2" cat /sys/class/net/eth0/address | tr -d ':' | tail -c 5)
+for _ in $(seq 40); do grep -q "answers as family-$mac.local\|switching to family-$mac.local" "$ART/mdns-box2.log" && break; sleep 0.5; done
+sleep 3
+seen=$(browse 6)
+echo "$seen" > "$ART/mdns-seen-2.jsonl"
+if echo "$seen" | grep '"_http._tcp.local."' | grep -q "\"family-$mac.local.\"" && echo "$seen" | grep "\"family-$mac.local.\"" | grep -q 10.77.0.12; then
+  ok "box 2 answers as family-$mac.local (stable, from its MAC)"
+else
+  bad "box 2 takes family-$mac.local (saw: $(echo "$seen" | grep -o '"server": "[^"]*"' | sort -u | tr '\n' ' '))"
+fi
+if echo "$seen" | grep '"family.local."' | grep -q 10.77.0.11 && ! echo "$seen" | grep '"family.local."' | grep -q 10.77.0.12; then
+  ok "family.local still belongs to box 1 only"
+else
+  bad "family.local belongs to box 1 only"
+fi
+grep -q "taken" "$ART/mdns-box2.log" && ok "box 2 says why it renamed" || bad "box 2 logs the rename"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
