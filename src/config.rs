@@ -75,6 +75,8 @@ pub struct LimitsConfig {
     pub body_read_timeout_secs: u64,
     /// Simultaneous connections; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// MiB of metadata pages kept in memory (redb's page cache).
+    pub store_cache_mib: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +126,7 @@ impl Default for LimitsConfig {
             idle_timeout_secs: 60,
             body_read_timeout_secs: 60,
             max_connections: 512,
+            store_cache_mib: 16,
         }
     }
 }

@@ -33,7 +33,8 @@ pub fn serve_blocking(data: &Path, flags: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let _log_guard = telemetry::init(&config.log);
+    let recent = telemetry::RecentErrors::default();
+    let _log_guard = telemetry::init(&config.log, recent.clone());
     // Two workers match the Pi's budget (and this machine's cores); blocking work (argon2,
     // fsck) goes to the blocking pool, which is capped too.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -48,12 +49,12 @@ pub fn serve_blocking(data: &Path, flags: &Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(serve(data, config))
+    rt.block_on(serve(data, config, recent))
 }
 
-async fn serve(data: &Path, config: Config) -> ExitCode {
+async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> ExitCode {
     let app = match App::open(data, config) {
-        Ok(a) => Arc::new(a),
+        Ok(a) => Arc::new(a.with_recent_errors(recent)),
         Err(e) => {
             eprintln!("hearth: {e}");
             return ExitCode::FAILURE;

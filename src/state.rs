@@ -42,6 +42,8 @@ pub struct App {
     pub tls_slot: std::sync::OnceLock<Arc<crate::appliance::tls::CertSlot>>,
     /// The mDNS announcer, when enabled (its current name is shown to people).
     pub mdns: std::sync::OnceLock<std::sync::Mutex<Option<Arc<crate::appliance::mdns::Mdns>>>>,
+    /// The last warnings and errors, for the system page.
+    pub recent_errors: crate::telemetry::RecentErrors,
 }
 
 impl App {
@@ -53,7 +55,10 @@ impl App {
             source,
         })?;
         let db_path = data_dir.join("hearth.redb");
-        let store = match Store::open(&db_path) {
+        let store = match Store::open_with_cache(
+            &db_path,
+            config.limits.store_cache_mib.max(1) * 1024 * 1024,
+        ) {
             Err(StoreError::Open {
                 source: redb::DatabaseError::DatabaseAlreadyOpen,
                 ..
@@ -81,7 +86,17 @@ impl App {
             https_port: std::sync::OnceLock::new(),
             tls_slot: std::sync::OnceLock::new(),
             mdns: std::sync::OnceLock::new(),
+            recent_errors: crate::telemetry::RecentErrors::default(),
         })
+    }
+}
+
+impl App {
+    /// Shares the log's recent-errors ring with the system page.
+    #[must_use]
+    pub fn with_recent_errors(mut self, recent: crate::telemetry::RecentErrors) -> Self {
+        self.recent_errors = recent;
+        self
     }
 }
 

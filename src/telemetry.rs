@@ -1,25 +1,77 @@
 //! Logging: `tracing` to stderr, one line per request (target `hearth::request`). Lines go
 //! through a background writer so a request never waits on a write to the terminal or a pipe.
+//! The last warnings and errors are also kept in memory for the system page.
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogConfig;
 
+/// How many recent warnings and errors the system page shows.
+const RECENT: usize = 50;
+
+/// The last warnings and errors, newest last (bounded).
+#[derive(Clone, Default)]
+pub struct RecentErrors(Arc<Mutex<VecDeque<String>>>);
+
+impl RecentErrors {
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+struct Message(String);
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.insert_str(0, &format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for RecentErrors {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let level = *event.metadata().level();
+        if level > Level::WARN {
+            return;
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        let when = httpdate::fmt_http_date(std::time::SystemTime::now());
+        if let Ok(mut q) = self.0.lock() {
+            if q.len() >= RECENT {
+                q.pop_front();
+            }
+            q.push_back(format!("{when} {level} {}", m.0));
+        }
+    }
+}
+
 /// Installs the subscriber; keep the guard alive until exit so buffered lines are flushed.
-pub fn init(cfg: &LogConfig) -> WorkerGuard {
+pub fn init(cfg: &LogConfig, recent: RecentErrors) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);
+    let registry = tracing_subscriber::registry().with(recent);
     let _ = if cfg.format == "json" {
-        builder.json().try_init()
+        registry.with(fmt.json().with_filter(filter)).try_init()
     } else {
-        builder.compact().try_init()
+        registry.with(fmt.compact().with_filter(filter)).try_init()
     };
     guard
 }

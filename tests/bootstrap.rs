@@ -527,3 +527,41 @@ fn devices_are_listed_and_revoked_from_the_home_page() {
         401
     );
 }
+
+#[test]
+fn system_page_for_admins_and_a_public_health_check() {
+    let s = Server::installed();
+    s.add_user("kid", "kid-password-1", &[]);
+    let h = s.req("GET", "/health").send();
+    assert_eq!((h.status, h.json()["status"].as_str()), (200, Some("ok")));
+    assert_eq!(
+        h.json().as_object().unwrap().len(),
+        1,
+        "the health check reveals nothing else"
+    );
+    let r = s
+        .req("GET", "/settings/system")
+        .basic("admin", ADMIN_PW)
+        .send();
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    for must in [
+        "version 0.",
+        "Memory",
+        "Hearth itself",
+        "Storage",
+        "<table id=\"disks\"><tr",
+        "Recent problems",
+        "Name on the network",
+    ] {
+        assert!(t.contains(must), "{must} missing: {t}");
+    }
+    assert_eq!(
+        s.req("GET", "/settings/system")
+            .basic("kid", "kid-password-1")
+            .send()
+            .status,
+        403
+    );
+    assert_eq!(s.req("GET", "/settings/system").send().status, 401);
+}

@@ -3,5 +3,6 @@
 //! wizard (`wizard`). mDNS and the system page arrive next.
 
 pub mod mdns;
+pub mod system;
 pub mod tls;
 pub mod wizard;

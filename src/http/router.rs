@@ -54,6 +54,8 @@ pub enum Endpoint {
         size: u32,
     },
     Logo,
+    SystemPage,
+    Health,
     SetupPage,
     SetupPost(String),
     /// The local CA certificate, for devices to trust (public).
@@ -92,6 +94,7 @@ impl Endpoint {
                 | LoginFlowLegacyPage
                 | LoginFlowLegacyGrant
                 | Logo
+                | Health
                 | SetupPage
                 | SetupPost(_)
                 | CaCert
@@ -190,6 +193,8 @@ pub fn route(method: &Method, path: &str) -> Endpoint {
             &[Method::POST],
             Endpoint::SetupPost((*action).to_owned()),
         ),
+        ["settings", "system"] => only(m, &[Method::GET, Method::HEAD], Endpoint::SystemPage),
+        ["health"] => only(m, &[Method::GET, Method::HEAD], Endpoint::Health),
         ["hearth-ca.crt"] => only(m, &[Method::GET, Method::HEAD], Endpoint::CaCert),
         ["core", "img", "logo", "logo.svg"] => {
             only(m, &[Method::GET, Method::HEAD], Endpoint::Logo)

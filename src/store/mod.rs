@@ -115,12 +115,22 @@ pub struct ReadTx(redb::ReadTransaction);
 pub struct WriteTx(redb::WriteTransaction);
 
 impl Store {
-    /// Opens (or creates) the database file and runs forward migrations.
+    /// Opens (or creates) the database file and runs forward migrations, with redb's default
+    /// page cache (tests and tools).
     pub fn open(path: &Path) -> Result<Store> {
-        let db = redb::Database::create(path).map_err(|source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
+        Self::open_with_cache(path, 16 * 1024 * 1024)
+    }
+
+    /// Opens with a bounded page cache. redb's default is 1 GiB, so memory would follow how
+    /// much metadata has been touched; on a 1 GB box the cache must be a budget.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
         let store = Store { db };
         migrate::run(&store)?;
         Ok(store)

@@ -4,6 +4,7 @@
 mod avatar;
 mod login_flow;
 mod pages;
+mod system;
 mod wizard;
 
 use http::{StatusCode, header};
@@ -32,6 +33,8 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
     }
     match endpoint {
         SetupPage => wizard::show(&ctx),
+        SystemPage => system::system_page(&ctx).await,
+        Health => system::health(&ctx),
         SetupPost(action) => wizard::post(ctx, &action).await,
         Status => status(&ctx),
         WellKnownDav => response::redirect(StatusCode::MOVED_PERMANENTLY, "/remote.php/dav/"),
