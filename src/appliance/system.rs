@@ -26,11 +26,10 @@ pub struct DiskUse {
 
 impl DiskUse {
     pub fn percent(&self) -> u64 {
-        if self.total == 0 {
-            0
-        } else {
-            self.used.saturating_mul(100) / self.total
-        }
+        self.used
+            .saturating_mul(100)
+            .checked_div(self.total)
+            .unwrap_or(0)
     }
     /// The warning a person should see, if any.
     pub fn warning(&self) -> Option<&'static str> {
