@@ -121,14 +121,14 @@ pub(crate) fn sha256_hex(s: &str) -> String {
     out
 }
 
-/// A random token of `len` characters from a URL- and form-safe alphabet.
+/// A random token of `len` characters from a URL- and form-safe alphabet. Drawn from the
+/// thread-local CSPRNG (ChaCha, seeded and periodically reseeded from the OS): one system call
+/// per character would cost more than the rest of a small request.
 pub fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     use rand::Rng;
-    let mut rng = rand::rngs::OsRng;
-    (0..len)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect()
+    let mut rng = rand::thread_rng();
+    (0..len).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
 }
 
 pub struct Accounts {

@@ -81,14 +81,16 @@ pub fn children(
     limit: usize,
 ) -> Result<Vec<Node>, StoreError> {
     let prefix = format!("{parent:016x}\0");
-    let mut ids = Vec::new();
-    tx.scan(&store::PARENTID_NAME_NODEID, &prefix, |k, id: u64| {
-        if after.is_some_and(|a| &k[prefix.len()..] <= a) {
-            return true;
-        }
+    let mut ids = Vec::with_capacity(limit.min(1024));
+    let collect = |_: &str, id: u64| {
         ids.push(id);
         ids.len() < limit
-    })?;
+    };
+    // Each page starts right after the previous one's last name (no rescan from the start).
+    match after {
+        Some(a) => tx.scan_after(&store::PARENTID_NAME_NODEID, &prefix, &format!("{prefix}{a}"), collect)?,
+        None => tx.scan(&store::PARENTID_NAME_NODEID, &prefix, collect)?,
+    }
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(n) = tx.node(id)? {

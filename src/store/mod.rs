@@ -188,6 +188,30 @@ impl ReadTx {
         let t = self.0.open_table(tables::META)?;
         Ok(t.get(key)?.map(|v| v.value().to_owned()))
     }
+
+    /// Like `scan`, but starting strictly after the key `after` (which must lie under
+    /// `prefix`): paging through a long range costs only the page, not everything before it.
+    pub fn scan_after<V: Record>(
+        &self,
+        table: &Table<V>,
+        prefix: &str,
+        after: &str,
+        mut f: impl FnMut(&str, V) -> bool,
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let t = self.0.open_table(table.def)?;
+        for entry in t.range::<&str>((Bound::Excluded(after), Bound::Unbounded))? {
+            let (k, v) = entry?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if !f(key, table.decode(key, v.value())?) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl WriteTx {
