@@ -62,7 +62,11 @@ impl LocalBlobs {
 }
 
 impl BlobStore for LocalBlobs {
-    async fn put(&self, mut body: impl AsyncRead + Send + Unpin, limit: u64) -> Result<Written, BlobError> {
+    async fn put(
+        &self,
+        mut body: impl AsyncRead + Send + Unpin,
+        limit: u64,
+    ) -> Result<Written, BlobError> {
         // Content is gathered in 1 MiB batches and each batch written in one blocking step, so
         // a large upload costs a thread hop per MiB (not per 64 KiB), and a small one exactly
         // one: create, write, fsync, rename, fsync the directory.
@@ -72,10 +76,13 @@ impl BlobStore for LocalBlobs {
         let dest = self.path_of(&id)?;
         let mut hasher = Sha1::new();
         let mut size = 0u64;
+        // Two buffers: while one is written (off the runtime), the next is read and hashed.
+        let mut pending: Option<BatchJob> = None;
         let mut file: Option<std::fs::File> = None;
-        let mut buf: Vec<u8> = Vec::with_capacity(BATCH);
+        let mut spare: Vec<u8> = Vec::with_capacity(BATCH);
         let result: Result<(), BlobError> = async {
             loop {
+                let mut buf = std::mem::take(&mut spare);
                 let mut eof = false;
                 while buf.len() < BATCH {
                     if body.read_buf(&mut buf).await? == 0 {
@@ -88,21 +95,39 @@ impl BlobStore for LocalBlobs {
                     return Err(BlobError::TooLarge { limit });
                 }
                 hasher.update(&buf);
-                let (f, b) = write_batch(file.take(), buf, tmp.clone(), eof.then(|| dest.clone())).await?;
-                file = f;
-                buf = b;
+                if let Some(p) = pending.take() {
+                    let (f, emptied) = p
+                        .await
+                        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
+                    file = f;
+                    spare = emptied;
+                }
+                let job = write_batch(file.take(), buf, tmp.clone(), eof.then(|| dest.clone()));
                 if eof {
+                    job.await
+                        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
                     return Ok(());
+                }
+                pending = Some(job);
+                if spare.capacity() == 0 {
+                    spare = Vec::with_capacity(BATCH);
                 }
             }
         }
         .await;
         if let Err(e) = result {
+            if let Some(p) = pending.take() {
+                let _ = p.await;
+            }
             drop(file);
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }
-        let sha1 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let sha1 = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(Written { id, size, sha1 })
     }
 
@@ -135,15 +160,19 @@ impl BlobStore for LocalBlobs {
     }
 }
 
-/// Writes one batch (creating the temp file on the first); with `finish`, also makes it
-/// durable and moves it into place. Returns the open file and the emptied buffer for reuse.
-async fn write_batch(
+/// A batch being written: yields the open file and the emptied buffer.
+type BatchJob = tokio::task::JoinHandle<std::io::Result<(Option<std::fs::File>, Vec<u8>)>>;
+
+/// Writes one batch off the runtime (creating the temp file on the first); with `finish`,
+/// also makes it durable and moves it into place. Yields the open file and the emptied
+/// buffer for reuse.
+fn write_batch(
     file: Option<std::fs::File>,
     mut buf: Vec<u8>,
     tmp: std::path::PathBuf,
     finish: Option<std::path::PathBuf>,
-) -> Result<(Option<std::fs::File>, Vec<u8>), BlobError> {
-    tokio::task::spawn_blocking(move || -> std::io::Result<(Option<std::fs::File>, Vec<u8>)> {
+) -> BatchJob {
+    tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let mut f = match file {
             Some(f) => f,
@@ -151,7 +180,9 @@ async fn write_batch(
         };
         f.write_all(&buf)?;
         buf.clear();
-        let Some(dest) = finish else { return Ok((Some(f), buf)) };
+        let Some(dest) = finish else {
+            return Ok((Some(f), buf));
+        };
         f.sync_all()?;
         drop(f);
         let shard = dest.parent().map(Path::to_owned).unwrap_or_default();
@@ -161,7 +192,4 @@ async fn write_batch(
         std::fs::File::open(&shard)?.sync_all()?;
         Ok((None, buf))
     })
-    .await
-    .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
-    .map_err(BlobError::Io)
 }

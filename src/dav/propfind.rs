@@ -52,6 +52,7 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
         if tx.send(head.into()).await.is_err() {
             return;
         }
+        let prepared = props::Prepared::new(&want);
         let mut after: Option<String> = None;
         loop {
             let batch = match app.files.children(node.id, after.as_deref(), BATCH) {
@@ -79,15 +80,26 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
                 } else {
                     String::new()
                 };
-                props::write_response(
-                    &mut chunk,
-                    &req.href(&segs, child.is_dir()),
-                    child,
-                    &want,
-                    &pc,
-                    &dead,
-                    &locks,
-                );
+                match &prepared {
+                    Some(p) => props::write_prepared(
+                        &mut chunk,
+                        &req.href(&segs, child.is_dir()),
+                        child,
+                        p,
+                        &pc,
+                        &dead,
+                        &locks,
+                    ),
+                    None => props::write_response(
+                        &mut chunk,
+                        &req.href(&segs, child.is_dir()),
+                        child,
+                        &want,
+                        &pc,
+                        &dead,
+                        &locks,
+                    ),
+                }
             }
             if tx.send(chunk.into()).await.is_err() {
                 return;

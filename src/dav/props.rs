@@ -174,6 +174,10 @@ pub fn write_response(
     dead: &[(String, String)],
     lockdiscovery: &str,
 ) {
+    if let Some(prep) = Prepared::new(want) {
+        write_prepared(out, href, node, &prep, pc, dead, lockdiscovery);
+        return;
+    }
     out.push_str("<d:response><d:href>");
     out.push_str(href);
     out.push_str("</d:href>");
@@ -262,4 +266,240 @@ mod tests {
         assert_eq!(super::iso_date(0), "1970-01-01T00:00:00+00:00");
         assert_eq!(super::iso_date(1_709_632_800), "2024-03-05T10:00:00+00:00");
     }
+}
+
+/// The live properties, resolved from their names once per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Live {
+    ResourceType,
+    LastModified,
+    ContentLength,
+    ContentType,
+    Etag,
+    CreationDate,
+    DisplayName,
+    QuotaUsed,
+    QuotaAvailable,
+    SupportedLock,
+    LockDiscovery,
+    OcId,
+    OcFileId,
+    OcPermissions,
+    OcSize,
+    OcFavorite,
+    OcOwnerId,
+    OcOwnerDisplayName,
+    OcShareTypes,
+    OcChecksums,
+    OcDataFingerprint,
+    OcComments,
+    NcHasPreview,
+    NcMountType,
+    NcIsEncrypted,
+    NcIsMountRoot,
+    NcCreationTime,
+    NcUploadTime,
+}
+
+fn live_of(clark: &str) -> Option<Live> {
+    Some(match clark {
+        "{DAV:}resourcetype" => Live::ResourceType,
+        "{DAV:}getlastmodified" => Live::LastModified,
+        "{DAV:}getcontentlength" => Live::ContentLength,
+        "{DAV:}getcontenttype" => Live::ContentType,
+        "{DAV:}getetag" => Live::Etag,
+        "{DAV:}creationdate" => Live::CreationDate,
+        "{DAV:}displayname" => Live::DisplayName,
+        "{DAV:}quota-used-bytes" => Live::QuotaUsed,
+        "{DAV:}quota-available-bytes" => Live::QuotaAvailable,
+        "{DAV:}supportedlock" => Live::SupportedLock,
+        "{DAV:}lockdiscovery" => Live::LockDiscovery,
+        "{http://owncloud.org/ns}id" => Live::OcId,
+        "{http://owncloud.org/ns}fileid" => Live::OcFileId,
+        "{http://owncloud.org/ns}permissions" => Live::OcPermissions,
+        "{http://owncloud.org/ns}size" => Live::OcSize,
+        "{http://owncloud.org/ns}favorite" => Live::OcFavorite,
+        "{http://owncloud.org/ns}owner-id" => Live::OcOwnerId,
+        "{http://owncloud.org/ns}owner-display-name" => Live::OcOwnerDisplayName,
+        "{http://owncloud.org/ns}share-types" => Live::OcShareTypes,
+        "{http://owncloud.org/ns}checksums" => Live::OcChecksums,
+        "{http://owncloud.org/ns}data-fingerprint" => Live::OcDataFingerprint,
+        "{http://owncloud.org/ns}comments-unread" | "{http://owncloud.org/ns}comments-count" => {
+            Live::OcComments
+        }
+        "{http://nextcloud.org/ns}has-preview" => Live::NcHasPreview,
+        "{http://nextcloud.org/ns}mount-type" => Live::NcMountType,
+        "{http://nextcloud.org/ns}is-encrypted" => Live::NcIsEncrypted,
+        "{http://nextcloud.org/ns}is-mount-root" => Live::NcIsMountRoot,
+        "{http://nextcloud.org/ns}creation_time" => Live::NcCreationTime,
+        "{http://nextcloud.org/ns}upload_time" => Live::NcUploadTime,
+        _ => return None,
+    })
+}
+
+/// One requested property with its tags written out once.
+struct Entry {
+    clark: String,
+    live: Option<Live>,
+    open: String,
+    close: String,
+    empty: String,
+}
+
+/// A `Want::Props` list prepared once for every response of a listing.
+pub struct Prepared {
+    entries: Vec<Entry>,
+}
+
+impl Prepared {
+    /// Prepares an explicit property list; `None` for allprop/propname (use `write_response`).
+    pub fn new(want: &Want) -> Option<Prepared> {
+        let Want::Props(list) = want else { return None };
+        let entries = list
+            .iter()
+            .map(|clark| {
+                let (tag, decl) = open_tag(clark);
+                Entry {
+                    live: live_of(clark),
+                    open: format!("<{tag}{decl}>"),
+                    close: format!("</{tag}>"),
+                    empty: format!("<{tag}{decl}/>"),
+                    clark: clark.clone(),
+                }
+            })
+            .collect();
+        Some(Prepared { entries })
+    }
+}
+
+/// Writes a live value straight into `out`; false when the node has no such property.
+fn write_live(
+    out: &mut String,
+    node: &Node,
+    live: Live,
+    pc: &PropCtx,
+    lockdiscovery: &str,
+) -> bool {
+    use std::fmt::Write;
+    let dir = node.is_dir();
+    match live {
+        Live::ResourceType => {
+            if dir {
+                out.push_str("<d:collection/>");
+            }
+        }
+        Live::LastModified => out.push_str(&http_date(node.mtime)),
+        Live::ContentLength if !dir => {
+            let _ = write!(out, "{}", node.size);
+        }
+        Live::ContentType if !dir => out.push_str(&escape(&node.content_type)),
+        Live::Etag => {
+            out.push('"');
+            out.push_str(&node.etag);
+            out.push('"');
+        }
+        Live::CreationDate => out.push_str(&iso_date(node.ctime)),
+        Live::DisplayName => out.push_str(&escape(&node.name)),
+        Live::QuotaUsed if dir => {
+            let _ = write!(out, "{}", node.size);
+        }
+        Live::QuotaAvailable if dir => match pc.quota {
+            Some(q) => {
+                let _ = write!(out, "{}", q.saturating_sub(pc.used));
+            }
+            None => out.push_str("-3"),
+        },
+        Live::SupportedLock | Live::LockDiscovery | Live::OcChecksums => {
+            let clark = match live {
+                Live::SupportedLock => "{DAV:}supportedlock",
+                Live::LockDiscovery => "{DAV:}lockdiscovery",
+                _ => "{http://owncloud.org/ns}checksums",
+            };
+            match live_value(node, clark, pc, lockdiscovery) {
+                Some(v) => out.push_str(&v),
+                None => return false,
+            }
+        }
+        Live::OcId => {
+            let _ = write!(out, "{:08}{}", node.id, pc.instance);
+        }
+        Live::OcFileId => {
+            let _ = write!(out, "{}", node.id);
+        }
+        Live::OcPermissions => out.push_str(permissions(node)),
+        Live::OcSize => {
+            let _ = write!(out, "{}", node.size);
+        }
+        Live::OcFavorite => out.push(if node.favorite { '1' } else { '0' }),
+        Live::OcOwnerId => out.push_str(&escape(&node.owner)),
+        Live::OcOwnerDisplayName => out.push_str(&escape(&pc.owner_display)),
+        Live::OcShareTypes | Live::NcMountType => {}
+        Live::OcDataFingerprint if node.id == pc.root_id => {}
+        Live::OcComments => out.push('0'),
+        Live::NcHasPreview | Live::NcIsMountRoot => out.push_str("false"),
+        Live::NcIsEncrypted => out.push('0'),
+        Live::NcCreationTime => {
+            let _ = write!(out, "{}", node.ctime);
+        }
+        Live::NcUploadTime => {
+            let _ = write!(out, "{}", node.upload_time);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// `write_response` for a prepared property list: the hot path of a large listing.
+pub fn write_prepared(
+    out: &mut String,
+    href: &str,
+    node: &Node,
+    prep: &Prepared,
+    pc: &PropCtx,
+    dead: &[(String, String)],
+    lockdiscovery: &str,
+) {
+    out.push_str("<d:response><d:href>");
+    out.push_str(href);
+    out.push_str("</d:href><d:propstat><d:prop>");
+    let start = out.len();
+    let mut missing: Vec<&Entry> = Vec::new();
+    for e in &prep.entries {
+        let mark = out.len();
+        out.push_str(&e.open);
+        let value_at = out.len();
+        let present = match e.live {
+            Some(l) => write_live(out, node, l, pc, lockdiscovery),
+            None => match dead.iter().find(|(n, _)| *n == e.clark) {
+                Some((_, v)) => {
+                    out.push_str(v);
+                    true
+                }
+                None => false,
+            },
+        };
+        if !present {
+            out.truncate(mark);
+            missing.push(e);
+        } else if out.len() == value_at {
+            out.truncate(mark);
+            out.push_str(&e.empty);
+        } else {
+            out.push_str(&e.close);
+        }
+    }
+    if out.len() == start {
+        // No 200 propstat: take its opening back out.
+        out.truncate(start - "<d:propstat><d:prop>".len());
+    } else {
+        out.push_str("</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>");
+    }
+    if !missing.is_empty() {
+        out.push_str("<d:propstat><d:prop>");
+        for e in missing {
+            out.push_str(&e.empty);
+        }
+        out.push_str("</d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>");
+    }
+    out.push_str("</d:response>\n");
 }

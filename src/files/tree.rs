@@ -88,7 +88,12 @@ pub fn children(
     };
     // Each page starts right after the previous one's last name (no rescan from the start).
     match after {
-        Some(a) => tx.scan_after(&store::PARENTID_NAME_NODEID, &prefix, &format!("{prefix}{a}"), collect)?,
+        Some(a) => tx.scan_after(
+            &store::PARENTID_NAME_NODEID,
+            &prefix,
+            &format!("{prefix}{a}"),
+            collect,
+        )?,
         None => tx.scan(&store::PARENTID_NAME_NODEID, &prefix, collect)?,
     }
     let mut out = Vec::with_capacity(ids.len());
