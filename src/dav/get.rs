@@ -2,12 +2,11 @@
 //! headers, and the headers Nextcloud clients check (ETag/OC-ETag, OC-FileId, OC-Checksum).
 
 use http::{StatusCode, header};
-use http_body_util::BodyExt;
 
 use super::props::http_date;
 use super::{DavError, DavResult, Req};
 use crate::files::Node;
-use crate::http::{Ctx, Resp, body::ReaderBody, response};
+use crate::http::{Ctx, Resp, response};
 
 /// Ranges up to this size are read whole in one step.
 const SMALL: u64 = 256 * 1024;
@@ -57,8 +56,11 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
     } else if count <= SMALL {
         response::full(ctx.app.files.read_small(&node, start, count).await?)
     } else {
-        let reader = ctx.app.files.open(&node, start).await?;
-        ReaderBody::new(reader, count).boxed_unsync()
+        http_body_util::BodyExt::boxed_unsync(crate::http::body::file_range(
+            ctx.app.files.blob_path(&node)?,
+            start,
+            count,
+        ))
     };
     let mut r = http::Response::new(body);
     *r.status_mut() = status;

@@ -350,6 +350,12 @@ impl Files {
         }
     }
 
+    /// Where a file's content lies (for streaming it out).
+    pub fn blob_path(&self, node: &Node) -> Result<std::path::PathBuf> {
+        let blob = node.blob.as_deref().ok_or(FilesError::NotFound)?;
+        Ok(self.blobs.path_of(blob)?)
+    }
+
     /// Opens a file's content at `offset`.
     pub async fn open(
         &self,
