@@ -126,7 +126,7 @@ impl Default for LimitsConfig {
             idle_timeout_secs: 60,
             body_read_timeout_secs: 60,
             max_connections: 512,
-            store_cache_mib: 16,
+            store_cache_mib: 2,
         }
     }
 }
