@@ -419,16 +419,7 @@ impl Files {
             let dest_parent = tree::walk(tx, root.clone(), to_parent)?
                 .filter(Node::is_dir)
                 .ok_or(FilesError::ParentMissing)?;
-            let mut blobs = Vec::new();
-            let existing = tree::child(tx, dest_parent.id, name)?;
-            let replaced = existing.is_some();
-            if let Some(e) = existing {
-                if !overwrite {
-                    return Err(FilesError::PreconditionFailed);
-                }
-                blobs = tree::remove_subtree(tx, &e)?;
-                tree::add_size(tx, dest_parent.id, -i128::from(e.size))?;
-            }
+            let (replaced, blobs) = tree::clear_destination(tx, dest_parent.id, name, overwrite)?;
             let old_parent = node.parent;
             tx.delete(
                 &store::PARENTID_NAME_NODEID,
@@ -525,16 +516,7 @@ impl Files {
             let dest_parent = tx
                 .get(&store::NODEID_NODE, &node_key(dest_parent.id))?
                 .ok_or(FilesError::ParentMissing)?;
-            let mut freed = Vec::new();
-            let existing = tree::child(tx, dest_parent.id, name)?;
-            let replaced = existing.is_some();
-            if let Some(e) = existing {
-                if !overwrite {
-                    return Err(FilesError::PreconditionFailed);
-                }
-                freed = tree::remove_subtree(tx, &e)?;
-                tree::add_size(tx, dest_parent.id, -i128::from(e.size))?;
-            }
+            let (replaced, freed) = tree::clear_destination(tx, dest_parent.id, name, overwrite)?;
             let top = tree::apply_copy(tx, &plan, &copies, &dest_parent, name, uid)?;
             tree::add_size(tx, dest_parent.id, i128::from(top.size))?;
             tree::touch_ancestors(tx, dest_parent.id)?;

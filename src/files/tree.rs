@@ -239,6 +239,26 @@ pub fn remove_subtree(tx: &WriteTx, top: &Node) -> Result<Vec<String>> {
     Ok(blobs)
 }
 
+/// Makes room for a COPY or MOVE onto `name` in `parent`: refused without Overwrite, otherwise
+/// whatever is there is removed. Returns whether something was replaced, and the blobs to
+/// delete once the transaction has committed.
+pub fn clear_destination(
+    tx: &WriteTx,
+    parent: u64,
+    name: &str,
+    overwrite: bool,
+) -> Result<(bool, Vec<String>)> {
+    let Some(existing) = child(tx, parent, name)? else {
+        return Ok((false, Vec::new()));
+    };
+    if !overwrite {
+        return Err(FilesError::PreconditionFailed);
+    }
+    let blobs = remove_subtree(tx, &existing)?;
+    add_size(tx, parent, -i128::from(existing.size))?;
+    Ok((true, blobs))
+}
+
 /// The nodes a copy will create, parents before children: (source node, index of the new
 /// parent in the plan, or None for the top).
 pub fn plan_copy(files: &Files, src: &Node, deep: bool) -> Result<Vec<(Node, Option<usize>)>> {
