@@ -25,6 +25,9 @@ declare -A pkg_of=(
   [python3]=python3
   [timeout]=coreutils
   [sha1sum]=coreutils
+  [ip]=iproute2
+  [openssl]=openssl
+  [pip3]=python3-pip
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do
