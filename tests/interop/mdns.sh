@@ -25,7 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 -c 'import zeroconf' 2>/dev/null || pip install -q zeroconf >/dev/null 2>&1 || { echo "FAIL cannot install zeroconf"; echo "0 passed, 1 failed"; exit 1; }
+python3 -c 'import zeroconf' 2>/dev/null ||
+  python3 -m pip install -q zeroconf >/dev/null 2>&1 ||
+  python3 -m pip install -q --break-system-packages zeroconf >/dev/null 2>&1 ||
+  { echo "FAIL cannot install the python zeroconf package"; echo "0 passed, 1 failed"; exit 1; }
 if [ "$(id -u)" != 0 ] || ! ip netns add "$tag-cli" 2>/dev/null; then
   echo "FAIL network namespaces need root"; echo "0 passed, 1 failed"; exit 1
 fi
