@@ -44,10 +44,8 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
         return Ok(multistatus(response::full(head)));
     }
     let (tx, rx) = body::channel(4);
-    let actor = ctx.actor.clone();
     let app = ctx.app.clone();
     let parent_segs = req.segs.clone();
-    let ctx_https = ctx.https;
     tokio::spawn(async move {
         if tx.send(head.into()).await.is_err() {
             return;
@@ -106,7 +104,6 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
             }
         }
         let _ = tx.send(MULTISTATUS_CLOSE.into()).await;
-        let _ = (actor, ctx_https);
     });
     Ok(multistatus(rx.boxed_unsync()))
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::xml::{NS_DAV, NS_NC, NS_OC, escape, open_tag};
+use super::xml::{NS_DAV, escape, open_tag};
 use crate::files::Node;
 
 /// What a node's properties depend on besides the node itself.
@@ -255,9 +255,6 @@ pub fn parse_want(body: Option<&super::xml::El>) -> Result<Want, String> {
         None => Err("propfind needs prop, allprop or propname".into()),
     }
 }
-
-#[allow(dead_code)]
-const _NS_USED: [&str; 2] = [NS_OC, NS_NC];
 
 #[cfg(test)]
 mod tests {

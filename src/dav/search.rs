@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use super::propfind::{multistatus, prop_ctx, render};
 use super::props::Want;
-use super::xml::{El, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, NS_DAV, NS_NC, NS_OC};
+use super::xml::{El, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, NS_DAV, NS_NC};
 use super::{DavError, DavResult, Req};
 use crate::files::Node;
 use crate::http::{Ctx, response};
@@ -309,13 +309,11 @@ pub async fn handle(mut ctx: Ctx, me: String) -> DavResult {
         Ordering::Equal
     };
     let mut hits: Vec<(Vec<String>, Node)> = Vec::new();
-    let mut seen = 0usize;
     ctx.app.files.descendants(&top, |path, n| {
         if eval(&expr, n) {
             let mut full = segs.clone();
             full.extend_from_slice(path);
             hits.push((full, n.clone()));
-            seen += 1;
             if hits.len() >= keep.saturating_mul(2).max(64) {
                 hits.sort_by(cmp);
                 hits.truncate(keep);
@@ -338,7 +336,6 @@ pub async fn handle(mut ctx: Ctx, me: String) -> DavResult {
         render(&ctx, &req, path, n, &want, &pc, &mut out)?;
     }
     out.push_str(MULTISTATUS_CLOSE);
-    let _ = (seen, NS_OC);
     Ok(multistatus(response::full(out)))
 }
 

@@ -356,16 +356,6 @@ impl Files {
         Ok(self.blobs.path_of(blob)?)
     }
 
-    /// Opens a file's content at `offset`.
-    pub async fn open(
-        &self,
-        node: &Node,
-        offset: u64,
-    ) -> Result<Box<dyn AsyncRead + Send + Unpin>> {
-        let blob = node.blob.as_deref().ok_or(FilesError::NotFound)?;
-        Ok(self.blobs.open(blob, offset).await?.0)
-    }
-
     /// Deletes a file or a folder with everything below it.
     pub async fn delete(&self, actor: &Actor, uid: &str, segs: &[String]) -> Result<()> {
         let root = self.root(actor, uid)?;

@@ -1,13 +1,13 @@
 //! Streaming bodies: a request body read as `AsyncRead` (with a stall timeout), and response
-//! bodies fed from a reader or from a channel. Nothing here holds a whole file or listing.
+//! bodies fed from a file range or from a channel. Nothing here holds a whole file or listing.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use http_body::{Body as HttpBody, Frame, SizeHint};
+use bytes::{Buf, Bytes};
+use http_body::{Body as HttpBody, Frame};
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
@@ -67,66 +67,6 @@ impl AsyncRead for BodyReader {
                 }
             }
         }
-    }
-}
-
-/// A response body read from `reader`, at most `len` bytes, in 256 KiB frames.
-pub struct ReaderBody {
-    reader: Box<dyn AsyncRead + Send + Unpin>,
-    remaining: u64,
-    buf: BytesMut,
-}
-
-const FRAME: usize = 256 * 1024;
-
-impl ReaderBody {
-    pub fn new(reader: Box<dyn AsyncRead + Send + Unpin>, len: u64) -> Self {
-        ReaderBody {
-            reader,
-            remaining: len,
-            buf: BytesMut::new(),
-        }
-    }
-}
-
-impl HttpBody for ReaderBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let want = usize::try_from(self.remaining.min(FRAME as u64)).unwrap_or(FRAME);
-        if self.buf.capacity() < want {
-            self.buf.reserve(want);
-        }
-        let me = &mut *self;
-        me.buf.resize(want, 0);
-        let mut rb = ReadBuf::new(&mut me.buf[..want]);
-        ready!(Pin::new(&mut me.reader).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        if n == 0 {
-            return Poll::Ready(Some(Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "content ended early",
-            ))));
-        }
-        me.remaining -= n as u64;
-        let out = me.buf.split_to(n).freeze();
-        me.buf.clear();
-        Poll::Ready(Some(Ok(Frame::data(out))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
     }
 }
 
