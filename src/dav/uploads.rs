@@ -100,8 +100,12 @@ pub async fn handle(mut ctx: Ctx, uid: String, path: &str) -> DavResult {
             Ok(r)
         }
         ("DELETE", [id, chunk]) => {
-            // The desktop client removes stray chunks before resuming.
-            let _ = (id, chunk);
+            if !files
+                .upload_delete_chunk(&ctx.actor, &uid, id, chunk)
+                .await?
+            {
+                return Err(DavError::not_found("No such chunk"));
+            }
             let mut r = http::Response::new(response::empty());
             *r.status_mut() = StatusCode::NO_CONTENT;
             Ok(r)

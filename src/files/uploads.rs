@@ -181,6 +181,34 @@ impl Files {
         }
     }
 
+    /// Deletes one chunk (the desktop client removes stray chunks before resuming); returns
+    /// whether it existed.
+    pub async fn upload_delete_chunk(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<bool> {
+        check_owner(actor, uid)?;
+        let ck = format!("{}\0{name}", key(uid, id));
+        let gone = self.store.write(|tx| {
+            let old = tx.get(&store::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
+            if let Some(c) = &old {
+                tx.delete(&store::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
+                tx.delete(&store::BLOBID_REF, &c.blob)?;
+            }
+            Ok::<_, FilesError>(old)
+        })?;
+        match gone {
+            Some(c) => {
+                let _ = self.blobs.delete(&c.blob).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Streams the chunks, in order, into the file at `dest`, then removes the upload.
     pub async fn upload_assemble(
         &self,
