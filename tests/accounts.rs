@@ -293,13 +293,7 @@ fn legacy_flow_needs_the_api_header_and_ends_in_nc_url() {
         .header("User-Agent", "Nextcloud-android")
         .send();
     assert_eq!(r.status, 200);
-    let flow_cookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let flow_cookie = r.set_cookie();
     // Log in through the form.
     let r = s
         .req("POST", "/index.php/login")
@@ -311,13 +305,7 @@ fn legacy_flow_needs_the_api_header_and_ends_in_nc_url() {
         .send();
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/index.php/login/flow"));
-    let session = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = r.set_cookie();
     let cookies = format!("{flow_cookie}; {session}");
     let page = s
         .req("GET", "/index.php/login/flow")

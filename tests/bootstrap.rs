@@ -305,28 +305,8 @@ fn https_speaks_http2_and_http11_by_alpn() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(BIN)
-        .args(["serve", "--data"])
-        .arg(&dir)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(a) = line.split("listening on https://").nth(1) {
-                let _ = tx.send(a.trim().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("no https listener");
+    let (mut child, _, addr) = serve(&dir, &[], &[], &Default::default(), (false, true));
+    let addr = addr.unwrap();
     let curl = |flag: &str| {
         let out = std::process::Command::new("curl")
             .args(["-sS", "--max-time", "10", flag, "--cacert"])
@@ -417,17 +397,7 @@ fn uploaded_avatar_is_served_replaced_and_removed() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("PNG or JPEG"));
     // A cookie session needs the CSRF header for this.
-    let login = s
-        .req("POST", "/index.php/login")
-        .form(&[("user", "admin"), ("password", ADMIN_PW)])
-        .send();
-    let cookie = login
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = s.login_cookie("admin", ADMIN_PW);
     let r = s
         .req("DELETE", "/index.php/avatar/")
         .header("Cookie", &cookie)
@@ -473,17 +443,7 @@ fn devices_are_listed_and_revoked_from_the_home_page() {
             .status,
         200
     );
-    let login = s
-        .req("POST", "/index.php/login")
-        .form(&[("user", "admin"), ("password", ADMIN_PW)])
-        .send();
-    let cookie = login
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = s.login_cookie("admin", ADMIN_PW);
     let home = s.req("GET", "/").header("Cookie", &cookie).send().text();
     assert!(home.contains("Grandma&#39;s phone"), "{home}");
     assert!(

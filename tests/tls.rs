@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -26,39 +25,14 @@ impl Drop for TlsServer {
 
 fn start() -> TlsServer {
     let dir = tmp_path();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data"])
-        .arg(&dir)
-        .args(["--http", "127.0.0.1:0", "--https", "127.0.0.1:0"])
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            for scheme in ["http", "https"] {
-                if let Some(a) = line.split(&format!("listening on {scheme}://")).nth(1) {
-                    let _ = tx.send((scheme, a.trim().to_owned()));
-                }
-            }
-        }
-    });
-    let (mut http, mut https) = (String::new(), String::new());
-    while http.is_empty() || https.is_empty() {
-        let (scheme, addr) = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("listeners did not start");
-        if scheme == "http" {
-            http = addr
-        } else {
-            https = addr
-        }
-    }
+    let (child, http, https) = serve(
+        &dir,
+        &["--http", "127.0.0.1:0", "--https", "127.0.0.1:0"],
+        &[],
+        &Default::default(),
+        (true, true),
+    );
+    let (http, https) = (http.unwrap(), https.unwrap());
     TlsServer {
         child,
         http,

@@ -68,33 +68,14 @@ impl Server {
 
     /// Starts (or restarts) the process and waits until it listens.
     pub fn spawn(&mut self) {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--data"])
-            .arg(self.dir.path())
-            .args(["--http", "127.0.0.1:0"]);
-        cmd.env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log = self.log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-                log.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("server did not start");
-        self.addr = addr.parse().unwrap();
+        let (child, http, _) = serve(
+            self.dir.path(),
+            &["--http", "127.0.0.1:0"],
+            &self.env,
+            &self.log,
+            (true, false),
+        );
+        self.addr = http.unwrap().parse().unwrap();
         self.child = Some(child);
     }
 
@@ -144,11 +125,67 @@ impl Server {
         Req::new(self.addr, method, path)
     }
 
+    /// Signs in through the browser login form; returns the session cookie (`name=value`).
+    pub fn login_cookie(&self, user: &str, password: &str) -> String {
+        let r = self
+            .req("POST", "/index.php/login")
+            .form(&[("user", user), ("password", password)])
+            .send();
+        assert_eq!(r.status, 303, "login failed: {}", r.text());
+        r.set_cookie()
+    }
+
     pub fn add_user(&self, name: &str, pw: &str, extra: &[&str]) {
         let mut args = vec!["user", "add", name, "--password-stdin"];
         args.extend_from_slice(extra);
         self.cli(&args, Some(pw)).success();
     }
+}
+
+/// Starts `hearth serve --data DIR ARGS…` with `env`, collects its log lines into `log`, and
+/// waits until the listeners asked for (`want` = (http, https)) report their addresses.
+pub fn serve(
+    dir: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    log: &Arc<Mutex<Vec<String>>>,
+    want: (bool, bool),
+) -> (Child, Option<String>, Option<String>) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--data"]).arg(dir).args(args);
+    cmd.env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for scheme in ["http", "https"] {
+                if let Some(rest) = line.split(&format!("listening on {scheme}://")).nth(1) {
+                    let _ = tx.send((scheme, rest.trim().to_owned()));
+                }
+            }
+            log.lock().unwrap().push(line);
+        }
+    });
+    let (mut http, mut https) = (None, None);
+    while (want.0 && http.is_none()) || (want.1 && https.is_none()) {
+        let (scheme, addr) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server did not start");
+        if scheme == "http" {
+            http = Some(addr);
+        } else {
+            https = Some(addr);
+        }
+    }
+    (child, http, https)
 }
 
 impl Drop for Server {
@@ -226,6 +263,15 @@ impl Resp {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+    /// The first `Set-Cookie` as `name=value`.
+    pub fn set_cookie(&self) -> String {
+        self.header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
