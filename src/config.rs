@@ -77,6 +77,8 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// MiB of metadata pages kept in memory (redb's page cache).
     pub store_cache_mib: usize,
+    /// Largest calendar object or vCard, in bytes (CalDAV/CardDAV `max-resource-size`).
+    pub max_dav_object_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,6 +129,7 @@ impl Default for LimitsConfig {
             body_read_timeout_secs: 60,
             max_connections: 512,
             store_cache_mib: 2,
+            max_dav_object_bytes: 10_000_000,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod dav;
 pub mod files;
+pub mod groupware;
 pub mod http;
 pub mod ocs;
 pub mod state;

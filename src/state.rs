@@ -36,6 +36,7 @@ pub struct App {
     pub blobs: Arc<LocalBlobs>,
     pub files: Files,
     pub locks: LockManager,
+    pub groupware: crate::groupware::Groupware,
     /// The HTTPS port actually bound (for redirects from plain HTTP).
     pub https_port: std::sync::OnceLock<u16>,
     /// The local-CA certificate being served, when HTTPS uses the local CA.
@@ -75,6 +76,8 @@ impl App {
         let blobs = Arc::new(blobs);
         let accounts = Accounts::new(store.clone(), blobs.clone(), &config.auth)?;
         let files = Files::new(store.clone(), blobs.clone());
+        let groupware =
+            crate::groupware::Groupware::new(store.clone(), config.limits.max_dav_object_bytes);
         Ok(App {
             files,
             config,
@@ -83,6 +86,7 @@ impl App {
             accounts,
             blobs,
             locks: LockManager::default(),
+            groupware,
             https_port: std::sync::OnceLock::new(),
             tls_slot: std::sync::OnceLock::new(),
             mdns: std::sync::OnceLock::new(),

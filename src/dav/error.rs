@@ -13,6 +13,8 @@ pub struct DavError {
     pub message: String,
     /// An RFC 4918 precondition element in the DAV: namespace, e.g. `propfind-finite-depth`.
     pub condition: Option<&'static str>,
+    /// A precondition element in another namespace (CalDAV, CardDAV), written as given.
+    pub condition_xml: Option<String>,
 }
 
 impl DavError {
@@ -22,6 +24,7 @@ impl DavError {
             exception,
             message: message.into(),
             condition: None,
+            condition_xml: None,
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -68,11 +71,20 @@ impl DavError {
         self
     }
 
+    pub fn with_condition_xml(mut self, xml: String) -> Self {
+        self.condition_xml = Some(xml);
+        self
+    }
+
     pub fn into_response(self) -> Resp {
-        let cond = self
+        let mut cond = self
             .condition
             .map(|c| format!("\n  <d:{c}/>"))
             .unwrap_or_default();
+        if let Some(x) = &self.condition_xml {
+            cond.push_str("\n  ");
+            cond.push_str(x);
+        }
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:error xmlns:d=\"DAV:\" xmlns:s=\"http://sabredav.org/ns\">{cond}\n  <s:exception>{}</s:exception>\n  <s:message>{}</s:message>\n</d:error>\n",
             self.exception,

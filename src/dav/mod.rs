@@ -6,6 +6,7 @@ mod bulk;
 mod edit;
 mod error;
 mod get;
+pub mod gw;
 mod ifheader;
 mod locks;
 mod propfind;
@@ -36,6 +37,8 @@ pub enum Tree {
     Root,
     /// `/remote.php/dav/bulk`.
     Bulk,
+    /// Principals, calendars and address books.
+    Groupware(gw::GwPath),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +77,12 @@ pub fn parse_target(path: &str) -> Option<Target> {
     if area == "bulk" && rest.is_empty() {
         return Some(Target {
             tree: Tree::Bulk,
+            path: String::new(),
+        });
+    }
+    if let Some(p) = gw::GwPath::parse(area, rest) {
+        return Some(Target {
+            tree: Tree::Groupware(p),
             path: String::new(),
         });
     }
@@ -143,9 +152,8 @@ async fn dispatch(ctx: Ctx, target: Target) -> DavResult {
     match &target.tree {
         Tree::Root if ctx.method.as_str() == "SEARCH" => search::handle(ctx, me).await,
         Tree::Bulk => bulk::handle(ctx, me).await,
-        Tree::Root => Err(DavError::not_found(
-            "Nothing here yet; use /remote.php/dav/files/{user}/",
-        )),
+        Tree::Root => gw::handle(ctx, me, gw::GwPath::Root).await,
+        Tree::Groupware(p) => gw::handle(ctx, me, p.clone()).await,
         Tree::Uploads { user } => {
             if *user != me {
                 return Err(DavError::forbidden("This is not your upload area"));
@@ -199,7 +207,10 @@ async fn files_method(ctx: Ctx, req: Req) -> DavResult {
 fn options() -> Resp {
     let mut r = response::with(StatusCode::OK, "text/plain; charset=utf-8", "");
     for (k, v) in [
-        ("dav", "1, 2, 3, extended-mkcol"),
+        (
+            "dav",
+            "1, 2, 3, extended-mkcol, access-control, calendar-access, addressbook",
+        ),
         ("ms-author-via", "DAV"),
         ("accept-ranges", "bytes"),
         ("allow", DAV_METHODS),

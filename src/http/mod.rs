@@ -8,5 +8,5 @@ pub mod response;
 pub mod router;
 pub mod server;
 
-pub use request::Ctx;
+pub use request::{BodyError, Ctx};
 pub use response::{Body, Resp};

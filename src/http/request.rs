@@ -69,10 +69,22 @@ impl Ctx {
     /// Reads a small (non-file) body whole, bounded by `limits.max_body_bytes` and the body
     /// read timeout.
     pub async fn small_body(&mut self) -> Result<Bytes, BodyError> {
+        let limit = self.app.config.limits.max_body_bytes;
+        self.body_up_to(limit).await
+    }
+
+    /// Reads the body whole, refusing more than `limit` bytes (checked against
+    /// Content-Length first, so an oversized upload is refused before it is read).
+    pub async fn body_up_to(&mut self, limit: usize) -> Result<Bytes, BodyError> {
+        let declared = self
+            .header(header::CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(BodyError::TooLarge(limit));
+        }
         let Some(body) = self.body.take() else {
             return Ok(Bytes::new());
         };
-        let limit = self.app.config.limits.max_body_bytes;
         let timeout = Duration::from_secs(self.app.config.limits.body_read_timeout_secs);
         match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
             Err(_) => Err(BodyError::Timeout),

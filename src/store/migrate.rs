@@ -3,12 +3,12 @@
 use super::{Result, Store, StoreError, tables};
 
 /// The schema this build writes. Bump it and append a step to `STEPS` for every change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 type Step = fn(&super::WriteTx) -> Result<()>;
 
 /// `STEPS[n]` migrates schema `n` to `n + 1`.
-const STEPS: [Step; 2] = [v0_to_v1, v1_to_v2];
+const STEPS: [Step; 3] = [v0_to_v1, v1_to_v2, v2_to_v3];
 
 fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
     // Creating every table up front means read transactions never meet a missing table.
@@ -36,6 +36,17 @@ fn v1_to_v2(tx: &super::WriteTx) -> Result<()> {
     t.open_table(tables::NODEID_PROP_VALUE.def)?;
     t.open_table(tables::USERID_UPLOADID_UPLOAD.def)?;
     t.open_table(tables::USERID_UPLOADID_CHUNK_BLOB.def)?;
+    Ok(())
+}
+
+/// Calendars and address books.
+fn v2_to_v3(tx: &super::WriteTx) -> Result<()> {
+    let t = &tx.0;
+    t.open_table(tables::USERID_KIND_URI_COLLECTION.def)?;
+    t.open_table(tables::COLLID_URI_OBJECT.def)?;
+    t.open_table(tables::COLLID_URI_DATA.def)?;
+    t.open_table(tables::COLLID_UID_URI.def)?;
+    t.open_table(tables::COLLID_SEQ_CHANGE.def)?;
     Ok(())
 }
 

@@ -106,6 +106,20 @@ impl<V: Record> Table<V> {
     }
 }
 
+/// A table of raw bytes (content kept as sent, e.g. iCalendar objects): no JSON framing, so a
+/// read hands the bytes back without decoding.
+pub struct RawTable {
+    def: TableDefinition<'static, &'static str, &'static [u8]>,
+}
+
+impl RawTable {
+    pub const fn new(name: &'static str) -> Self {
+        RawTable {
+            def: TableDefinition::new(name),
+        }
+    }
+}
+
 /// The store handle. Cheap to share behind an `Arc`; redb allows one process per file.
 pub struct Store {
     db: redb::Database,
@@ -189,6 +203,11 @@ impl ReadTx {
         Ok(t.get(key)?.map(|v| v.value().to_owned()))
     }
 
+    pub fn get_raw(&self, table: &RawTable, key: &str) -> Result<Option<Vec<u8>>> {
+        let t = self.0.open_table(table.def)?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
     /// Like `scan`, but starting strictly after the key `after` (which must lie under
     /// `prefix`): paging through a long range costs only the page, not everything before it.
     pub fn scan_after<V: Record>(
@@ -228,6 +247,44 @@ impl WriteTx {
         let mut t = self.0.open_table(table.def)?;
         t.insert(key, Table::encode(value).as_slice())?;
         Ok(())
+    }
+
+    pub fn put_raw(&self, table: &RawTable, key: &str, value: &[u8]) -> Result<()> {
+        let mut t = self.0.open_table(table.def)?;
+        t.insert(key, value)?;
+        Ok(())
+    }
+
+    pub fn delete_raw(&self, table: &RawTable, key: &str) -> Result<bool> {
+        let mut t = self.0.open_table(table.def)?;
+        Ok(t.remove(key)?.is_some())
+    }
+
+    /// Removes every record whose key starts with `prefix`; returns how many.
+    pub fn delete_prefix<V: Record>(&self, table: &Table<V>, prefix: &str) -> Result<usize> {
+        let keys = self.keys(table, prefix)?;
+        let mut t = self.0.open_table(table.def)?;
+        for k in &keys {
+            t.remove(k.as_str())?;
+        }
+        Ok(keys.len())
+    }
+
+    /// `delete_prefix` for a raw table.
+    pub fn delete_prefix_raw(&self, table: &RawTable, prefix: &str) -> Result<usize> {
+        let mut t = self.0.open_table(table.def)?;
+        let mut keys = Vec::new();
+        for entry in t.range(prefix..)? {
+            let (k, _) = entry?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            keys.push(k.value().to_owned());
+        }
+        for k in &keys {
+            t.remove(k.as_str())?;
+        }
+        Ok(keys.len())
     }
 
     /// Removes a record; returns whether it existed.

@@ -3,7 +3,7 @@
 
 use redb::TableDefinition;
 
-use super::Table;
+use super::{RawTable, Table};
 use crate::accounts::model::{AppPassword, Group, Session, User};
 use crate::blobs::BlobRef;
 use crate::files::Node;
@@ -40,3 +40,15 @@ pub const USERID_UPLOADID_UPLOAD: Table<crate::files::Upload> =
 /// uid `\0` upload id `\0` chunk name → the chunk's blob.
 pub const USERID_UPLOADID_CHUNK_BLOB: Table<crate::files::Chunk> =
     Table::new("userid_uploadid_chunk_blob");
+
+/// uid `\0` kind (`c` calendar, `a` address book) `\0` collection uri → the collection.
+pub const USERID_KIND_URI_COLLECTION: Table<crate::groupware::Collection> =
+    Table::new("userid_kind_uri_collection");
+/// collection id (16 hex) `\0` object uri → what is known about the object (etag, UID, span).
+pub const COLLID_URI_OBJECT: Table<crate::groupware::Object> = Table::new("collid_uri_object");
+/// collection id (16 hex) `\0` object uri → the object's iCalendar/vCard text, as sent.
+pub const COLLID_URI_DATA: RawTable = RawTable::new("collid_uri_data");
+/// collection id (16 hex) `\0` UID → object uri (one UID per collection).
+pub const COLLID_UID_URI: Table<String> = Table::new("collid_uid_uri");
+/// collection id (16 hex) `\0` change number (16 hex) → which object changed (sync-collection).
+pub const COLLID_SEQ_CHANGE: Table<crate::groupware::Change> = Table::new("collid_seq_change");

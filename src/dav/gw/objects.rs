@@ -1,0 +1,129 @@
+//! GET, PUT and DELETE of calendar objects and vCards.
+
+use http::{StatusCode, header};
+
+use super::GwPath;
+use super::propfind::content_type;
+use crate::dav::props::http_date;
+use crate::dav::{DavError, DavResult};
+use crate::groupware::{Conditions, GroupwareError, Kind, Precondition};
+use crate::http::{BodyError, Ctx, response};
+
+fn object_path(path: &GwPath) -> Result<(Kind, &str, &str, &str), DavError> {
+    match path {
+        GwPath::Object(k, u, c, o) => Ok((*k, u, c, o)),
+        _ => Err(DavError::method_not_allowed(
+            "Only calendar objects and vCards can be read or written here",
+        )),
+    }
+}
+
+/// `If-Match` / `If-None-Match: *` as the service understands them.
+fn conditions(ctx: &Ctx) -> Conditions {
+    let strip = |v: &str| {
+        let v = v.trim();
+        let v = v.strip_prefix("W/").unwrap_or(v);
+        v.trim_matches('"').to_owned()
+    };
+    Conditions {
+        if_match: ctx
+            .header(header::IF_MATCH)
+            .map(|v| strip(v.split(',').next().unwrap_or(v))),
+        if_none_match_any: ctx
+            .header(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.trim() == "*"),
+    }
+}
+
+pub async fn get(ctx: Ctx, path: GwPath) -> DavResult {
+    let (kind, uid, coll, uri) = match &path {
+        GwPath::Collection(k, u, c) if ctx.query.split('&').any(|p| p == "export") => {
+            return super::report::export(ctx.app.clone(), *k, u, c);
+        }
+        p => object_path(p)?,
+    };
+    let gw = &ctx.app.groupware;
+    let c = gw.collection(uid, kind, coll)?;
+    let o = gw
+        .object(&c, uri)?
+        .ok_or_else(|| DavError::not_found("No such object"))?;
+    let etag = format!("\"{}\"", o.etag);
+    if ctx
+        .header(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let mut r = response::with(StatusCode::NOT_MODIFIED, "text/plain", "");
+        response::set_header(&mut r, header::ETAG, &etag);
+        return Ok(r);
+    }
+    let data = gw
+        .object_data(c.id, uri)?
+        .ok_or_else(|| DavError::not_found("No such object"))?;
+    let mut r = http::Response::new(if ctx.method == http::Method::HEAD {
+        response::empty()
+    } else {
+        response::full(data)
+    });
+    response::set_header(&mut r, header::CONTENT_TYPE, &content_type(&c, &o));
+    response::set_header(&mut r, header::CONTENT_LENGTH, &o.size.to_string());
+    response::set_header(&mut r, header::ETAG, &etag);
+    response::set_header(&mut r, header::LAST_MODIFIED, &http_date(o.modified));
+    Ok(r)
+}
+
+pub async fn put(mut ctx: Ctx, path: GwPath) -> DavResult {
+    let (kind, uid, coll, uri) = object_path(&path)?;
+    let app = ctx.app.clone();
+    let gw = &app.groupware;
+    let c = gw.collection(uid, kind, coll)?;
+    let limit = gw.max_object_bytes;
+    let data = match ctx.body_up_to(limit).await {
+        Ok(d) => d,
+        Err(BodyError::TooLarge(_)) => {
+            return Err(GroupwareError::Invalid(
+                match kind {
+                    Kind::Calendar => Precondition::CalendarMaxResourceSize,
+                    Kind::Addressbook => Precondition::AddressbookMaxResourceSize,
+                },
+                format!("An object may be at most {limit} bytes"),
+            )
+            .into());
+        }
+        Err(e) => {
+            return Err(DavError::new(
+                e.status(),
+                "Sabre\\DAV\\Exception\\BadRequest",
+                e.to_string(),
+            ));
+        }
+    };
+    let cond = conditions(&ctx);
+    let owned_uri = uri.to_owned();
+    // Parsing and recurrence expansion are CPU work: keep them off the I/O threads.
+    let app2 = app.clone();
+    let (created, etag) = tokio::task::spawn_blocking(move || {
+        app2.groupware.put_object(&c, &owned_uri, &data, &cond)
+    })
+    .await
+    .map_err(|_| DavError::bad_request("the object could not be processed"))??;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    };
+    let mut r = response::with(status, "text/plain; charset=utf-8", "");
+    response::set_header(&mut r, header::ETAG, &format!("\"{etag}\""));
+    Ok(r)
+}
+
+pub async fn delete(ctx: Ctx, path: GwPath) -> DavResult {
+    let (kind, uid, coll, uri) = object_path(&path)?;
+    let gw = &ctx.app.groupware;
+    let c = gw.collection(uid, kind, coll)?;
+    gw.delete_object(&c, uri, &conditions(&ctx))?;
+    Ok(response::with(
+        StatusCode::NO_CONTENT,
+        "text/plain; charset=utf-8",
+        "",
+    ))
+}

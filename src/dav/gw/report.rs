@@ -1,0 +1,592 @@
+//! REPORTs: calendar-query and calendar-multiget (RFC 4791 §7.8–7.9), addressbook-query and
+//! addressbook-multiget (RFC 6352 §8.6–8.7), sync-collection (RFC 6578); and `?export`.
+//! Answers over a collection are streamed a page at a time: memory stays flat whatever its size.
+
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+
+use super::propfind::{self, Res, sync_token};
+use super::render;
+use super::{GwPath, NS_CAL, NS_CARD, object_href};
+use crate::dav::propfind::multistatus;
+use crate::dav::props::Want;
+use crate::dav::xml::{El, NS_DAV};
+use crate::dav::{DavError, DavResult};
+use crate::groupware::filter::{
+    CardFilter, Collation, CompFilter, MatchType, ParamFilter, PropFilter, TextMatch, TimeRange,
+};
+use crate::groupware::{Collection, Kind, Object, filter};
+use crate::http::{Ctx, Resp, body, response};
+use crate::state::App;
+
+const PAGE: usize = 256;
+
+pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
+    let body = crate::dav::xml_body(&mut ctx)
+        .await?
+        .ok_or_else(|| DavError::bad_request("REPORT needs a body"))?;
+    let app = ctx.app.clone();
+    let (kind, uid, coll) = match &path {
+        GwPath::Collection(k, u, c) => (*k, u.as_str(), c.as_str()),
+        GwPath::Object(k, u, c, _) => (*k, u.as_str(), c.as_str()),
+        _ => {
+            return Err(
+                DavError::forbidden("Reports run on a calendar or an address book")
+                    .with_condition("supported-report"),
+            );
+        }
+    };
+    let c = app.groupware.collection(uid, kind, coll)?;
+    let want = want_of(&body);
+    match (body.ns.as_str(), body.name.as_str(), kind) {
+        (NS_CAL, "calendar-multiget", Kind::Calendar)
+        | (NS_CARD, "addressbook-multiget", Kind::Addressbook) => {
+            multiget(&app, &me, &c, &body, &want)
+        }
+        (NS_CAL, "calendar-query", Kind::Calendar) => {
+            let f = body
+                .child(NS_CAL, "filter")
+                .and_then(|f| f.child(NS_CAL, "comp-filter"))
+                .map(parse_comp_filter)
+                .transpose()
+                .map_err(DavError::bad_request)?
+                .ok_or_else(|| {
+                    DavError::bad_request("calendar-query needs a filter with a comp-filter")
+                        .with_condition_xml(format!("<x:valid-filter xmlns:x=\"{NS_CAL}\"/>"))
+                })?;
+            Ok(query(app, me, c, want, Query::Calendar(f), usize::MAX))
+        }
+        (NS_CARD, "addressbook-query", Kind::Addressbook) => {
+            let f = body.child(NS_CARD, "filter");
+            let filter = CardFilter {
+                all_of: f
+                    .and_then(|f| attr(f, "test"))
+                    .is_some_and(|t| t.eq_ignore_ascii_case("allof")),
+                props: f
+                    .map(|f| {
+                        f.children
+                            .iter()
+                            .filter(|p| p.is(NS_CARD, "prop-filter"))
+                            .map(|p| parse_prop_filter(p, NS_CARD))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .transpose()
+                    .map_err(DavError::bad_request)?
+                    .unwrap_or_default(),
+            };
+            let limit = body
+                .child(NS_CARD, "limit")
+                .and_then(|l| l.child(NS_CARD, "nresults"))
+                .and_then(|n| n.text_content().trim().parse::<usize>().ok())
+                .unwrap_or(usize::MAX);
+            Ok(query(app, me, c, want, Query::Card(filter), limit))
+        }
+        (NS_DAV, "sync-collection", _) => sync_collection(app, me, c, &body, want),
+        _ => Err(
+            DavError::forbidden(format!("The {} report is not supported here", body.name))
+                .with_condition("supported-report"),
+        ),
+    }
+}
+
+fn attr<'a>(el: &'a El, name: &str) -> Option<&'a str> {
+    el.attrs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn want_of(body: &El) -> Want {
+    if body.child(NS_DAV, "allprop").is_some() {
+        return Want::All;
+    }
+    match body.child(NS_DAV, "prop") {
+        Some(p) => Want::Props(p.children.iter().map(El::clark).collect()),
+        None => Want::Props(vec![format!("{{{NS_DAV}}}getetag")]),
+    }
+}
+
+/// `20060104T000000Z` → Unix seconds (UTC only, as RFC 4791 requires for time-range).
+pub fn parse_utc(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+fn time_range(el: &El) -> Result<TimeRange, String> {
+    let get = |n: &str| -> Result<Option<i64>, String> {
+        match attr(el, n) {
+            None => Ok(None),
+            Some(v) => parse_utc(v).map(Some).ok_or_else(|| {
+                format!("time-range {n}={v:?} is not a UTC date-time like 20260101T000000Z")
+            }),
+        }
+    };
+    let (start, end) = (get("start")?, get("end")?);
+    if start.is_none() && end.is_none() {
+        return Err("a time-range needs start or end".into());
+    }
+    let r = TimeRange {
+        start: start.unwrap_or(i64::MIN),
+        end: end.unwrap_or(i64::MAX),
+    };
+    if r.end <= r.start {
+        return Err("a time-range must end after it starts".into());
+    }
+    Ok(r)
+}
+
+fn text_match(el: &El, default: Collation) -> TextMatch {
+    TextMatch {
+        value: el.text_content(),
+        negate: attr(el, "negate-condition").is_some_and(|v| v == "yes"),
+        collation: match attr(el, "collation") {
+            Some("i;octet") => Collation::Octet,
+            Some(_) => Collation::CaseMap,
+            None => default,
+        },
+        match_type: match attr(el, "match-type") {
+            Some("equals") => MatchType::Equals,
+            Some("starts-with") => MatchType::StartsWith,
+            Some("ends-with") => MatchType::EndsWith,
+            _ => MatchType::Contains,
+        },
+    }
+}
+
+fn name_attr(el: &El) -> Result<String, String> {
+    attr(el, "name")
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{} needs a name attribute", el.name))
+}
+
+fn parse_comp_filter(el: &El) -> Result<CompFilter, String> {
+    let mut f = CompFilter {
+        name: name_attr(el)?,
+        ..CompFilter::default()
+    };
+    for c in &el.children {
+        match (c.ns.as_str(), c.name.as_str()) {
+            (NS_CAL, "is-not-defined") => f.is_not_defined = true,
+            (NS_CAL, "time-range") => f.time_range = Some(time_range(c)?),
+            (NS_CAL, "prop-filter") => f.props.push(parse_prop_filter(c, NS_CAL)?),
+            (NS_CAL, "comp-filter") => f.comps.push(parse_comp_filter(c)?),
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+fn parse_prop_filter(el: &El, ns: &str) -> Result<PropFilter, String> {
+    let cal = ns == NS_CAL;
+    // i;ascii-casemap (CalDAV's default) and i;unicode-casemap (CardDAV's) both fold case.
+    let default = Collation::CaseMap;
+    let mut f = PropFilter {
+        name: name_attr(el)?,
+        all_of: cal || attr(el, "test").is_some_and(|t| t.eq_ignore_ascii_case("allof")),
+        ..PropFilter::default()
+    };
+    for c in &el.children {
+        if c.ns != ns {
+            continue;
+        }
+        match c.name.as_str() {
+            "is-not-defined" => f.is_not_defined = true,
+            "time-range" => f.time_range = Some(time_range(c)?),
+            "text-match" => f.text.push(text_match(c, default)),
+            "param-filter" => {
+                let mut p = ParamFilter {
+                    name: name_attr(c)?,
+                    ..ParamFilter::default()
+                };
+                for pc in &c.children {
+                    if pc.is(ns, "is-not-defined") {
+                        p.is_not_defined = true;
+                    } else if pc.is(ns, "text-match") {
+                        p.text = Some(text_match(pc, default));
+                    }
+                }
+                f.params.push(p);
+            }
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+/// Writes one object's response, using `data` for calendar-data/address-data when loaded.
+fn write_object(
+    app: &App,
+    me: &str,
+    out: &mut String,
+    c: &Collection,
+    (uri, o): (&str, &Object),
+    want: &Want,
+    data: Option<&[u8]>,
+) {
+    let h = object_href(c.kind, &c.owner, &c.uri, uri);
+    let res = Res::Object(c, uri, o);
+    let names = match want {
+        Want::Props(p) => p.clone(),
+        _ => vec![format!("{{{NS_DAV}}}getetag")],
+    };
+    render::response(out, &h, &names, false, |n| {
+        let is_data =
+            n == format!("{{{NS_CAL}}}calendar-data") || n == format!("{{{NS_CARD}}}address-data");
+        match data {
+            Some(d) if is_data => Some(render::text(&String::from_utf8_lossy(d))),
+            _ => propfind::value(app, me, &res, n),
+        }
+    });
+}
+
+fn multiget(app: &Arc<App>, me: &str, c: &Collection, body: &El, want: &Want) -> DavResult {
+    let base = super::collection_href(c.kind, &c.owner, &c.uri);
+    let mut out = String::from(render::OPEN);
+    let hrefs: Vec<&El> = body
+        .children
+        .iter()
+        .filter(|h| h.is(NS_DAV, "href"))
+        .collect();
+    if hrefs.len() > 10_000 {
+        return Err(DavError::forbidden("At most 10,000 hrefs per multiget"));
+    }
+    for h in hrefs {
+        let raw = h.text_content();
+        let raw = raw.trim();
+        let path = raw
+            .find("://")
+            .and_then(|i| raw[i + 3..].find('/').map(|j| &raw[i + 3 + j..]))
+            .unwrap_or(raw);
+        let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+        let enc_base = percent_encoding::percent_decode_str(&base).decode_utf8_lossy();
+        let name = decoded
+            .strip_prefix(enc_base.as_ref())
+            .filter(|n| !n.is_empty() && !n.contains('/'));
+        let found = match name {
+            Some(n) => app.groupware.object(c, n)?.map(|o| (n.to_owned(), o)),
+            None => None,
+        };
+        match found {
+            Some((n, o)) => {
+                let data = app.groupware.object_data(c.id, &n)?;
+                write_object(app, me, &mut out, c, (&n, &o), want, data.as_deref());
+            }
+            None => render::status_response(&mut out, raw, "404 Not Found"),
+        }
+    }
+    out.push_str(render::CLOSE);
+    Ok(multistatus(response::full(out)))
+}
+
+enum Query {
+    Calendar(CompFilter),
+    Card(CardFilter),
+}
+
+impl Query {
+    /// Decides on the stored span alone when it can; `None` means "parse and look".
+    fn quick(&self, o: &Object) -> Option<bool> {
+        let Query::Calendar(f) = self else {
+            return None;
+        };
+        if let Some(r) = f.outer_time_range()
+            && !crate::groupware::ical::overlaps(o.start, o.end, r.start, r.end)
+        {
+            return Some(false);
+        }
+        if let Some(name) = f.comps.first().map(|c| c.name.as_str())
+            && f.comps.len() == 1
+            && !name.eq_ignore_ascii_case(&o.component)
+            && !f.comps[0].is_not_defined
+        {
+            return Some(false);
+        }
+        match f.simple_time_range() {
+            Some(_) if !o.recurring => Some(true),
+            _ => None,
+        }
+    }
+
+    fn matches(&self, data: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(data);
+        match self {
+            Query::Calendar(f) => filter::calendar_matches(&text, f),
+            Query::Card(f) => filter::card_matches(&text, f),
+        }
+    }
+}
+
+/// Streams the members of `c` that match `q`.
+fn query(app: Arc<App>, me: String, c: Collection, want: Want, q: Query, limit: usize) -> Resp {
+    let wants_data = matches!(&want, Want::Props(p) if p.iter().any(|n| n.ends_with("}calendar-data") || n.ends_with("}address-data")));
+    let (tx, rx) = body::channel(4);
+    tokio::task::spawn_blocking(move || {
+        if tx.blocking_send(render::OPEN.into()).is_err() {
+            return;
+        }
+        let mut after: Option<String> = None;
+        let mut sent = 0usize;
+        let mut truncated = false;
+        'pages: loop {
+            let page = match app.groupware.objects(c.id, after.as_deref(), PAGE) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "query failed midway");
+                    break;
+                }
+            };
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let mut chunk = String::new();
+            for (uri, o) in &page {
+                let quick = q.quick(o);
+                if quick == Some(false) {
+                    continue;
+                }
+                let data = if quick.is_none() || wants_data {
+                    match app.groupware.object_data(c.id, uri) {
+                        Ok(Some(d)) => Some(d),
+                        _ => continue,
+                    }
+                } else {
+                    None
+                };
+                if quick.is_none() && !data.as_deref().is_some_and(|d| q.matches(d)) {
+                    continue;
+                }
+                if sent >= limit {
+                    truncated = true;
+                    break 'pages;
+                }
+                sent += 1;
+                write_object(&app, &me, &mut chunk, &c, (uri, o), &want, data.as_deref());
+            }
+            if !chunk.is_empty() && tx.blocking_send(chunk.into()).is_err() {
+                return;
+            }
+            if page.len() < PAGE {
+                break;
+            }
+        }
+        let mut tail = String::new();
+        if truncated {
+            let h = super::collection_href(c.kind, &c.owner, &c.uri);
+            render::status_response(&mut tail, &h, "507 Insufficient Storage");
+        }
+        tail.push_str(render::CLOSE);
+        let _ = tx.blocking_send(tail.into());
+    });
+    multistatus(rx.boxed_unsync())
+}
+
+fn sync_collection(app: Arc<App>, me: String, c: Collection, body: &El, want: Want) -> DavResult {
+    let token = body
+        .child(NS_DAV, "sync-token")
+        .map(|t| t.text_content().trim().to_owned())
+        .unwrap_or_default();
+    let limit = body
+        .child(NS_DAV, "limit")
+        .and_then(|l| l.child(NS_DAV, "nresults"))
+        .and_then(|n| n.text_content().trim().parse::<usize>().ok())
+        .unwrap_or(100_000);
+    if token.is_empty() {
+        // Initial sync: every member, then the current token.
+        let final_token = sync_token(&c);
+        let (tx, rx) = body::channel(4);
+        tokio::task::spawn_blocking(move || {
+            if tx.blocking_send(render::OPEN.into()).is_err() {
+                return;
+            }
+            let mut after: Option<String> = None;
+            loop {
+                let Ok(page) = app.groupware.objects(c.id, after.as_deref(), PAGE) else {
+                    break;
+                };
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                let mut chunk = String::new();
+                for (uri, o) in &page {
+                    write_object(&app, &me, &mut chunk, &c, (uri, o), &want, None);
+                }
+                if tx.blocking_send(chunk.into()).is_err() {
+                    return;
+                }
+                if page.len() < PAGE {
+                    break;
+                }
+            }
+            let tail = format!(
+                "<d:sync-token>{final_token}</d:sync-token>\n{}",
+                render::CLOSE
+            );
+            let _ = tx.blocking_send(tail.into());
+        });
+        return Ok(multistatus(rx.boxed_unsync()));
+    }
+    let since = token
+        .strip_prefix("http://sabre.io/ns/sync/")
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or(crate::groupware::GroupwareError::InvalidSyncToken)?;
+    let (changes, upto, truncated) = app.groupware.changes_since(&c, since, limit)?;
+    let mut out = String::from(render::OPEN);
+    for ch in &changes {
+        let h = object_href(c.kind, &c.owner, &c.uri, &ch.uri);
+        match (ch.deleted, app.groupware.object(&c, &ch.uri)?) {
+            (false, Some(o)) => write_object(&app, &me, &mut out, &c, (&ch.uri, &o), &want, None),
+            _ => render::status_response(&mut out, &h, "404 Not Found"),
+        }
+    }
+    if truncated {
+        let h = super::collection_href(c.kind, &c.owner, &c.uri);
+        render::status_response(&mut out, &h, "507 Insufficient Storage");
+    }
+    out.push_str(&format!(
+        "<d:sync-token>http://sabre.io/ns/sync/{upto}</d:sync-token>\n"
+    ));
+    out.push_str(render::CLOSE);
+    Ok(multistatus(response::full(out)))
+}
+
+/// `GET …/calendar/?export`: the whole calendar as one `.ics` (time zones once each), or the
+/// whole address book as one `.vcf`, streamed.
+pub fn export(app: Arc<App>, kind: Kind, uid: &str, coll: &str) -> DavResult {
+    let c = app.groupware.collection(uid, kind, coll)?;
+    let (tx, rx) = body::channel(4);
+    let filename = format!(
+        "{}.{}",
+        c.uri.replace(['"', '\\'], ""),
+        if kind == Kind::Calendar { "ics" } else { "vcf" }
+    );
+    tokio::task::spawn_blocking(move || {
+        let cal = c.kind == Kind::Calendar;
+        if cal {
+            let head = format!(
+                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Hearth//Hearth {}//EN\r\nCALSCALE:GREGORIAN\r\nX-WR-CALNAME:{}\r\n",
+                env!("CARGO_PKG_VERSION"),
+                c.displayname.replace(['\r', '\n'], " ")
+            );
+            if tx.blocking_send(head.into()).is_err() {
+                return;
+            }
+        }
+        let mut tzids = std::collections::HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let Ok(page) = app.groupware.objects(c.id, after.as_deref(), PAGE) else {
+                break;
+            };
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let mut chunk = String::new();
+            for (uri, _) in &page {
+                let Ok(Some(d)) = app.groupware.object_data(c.id, uri) else {
+                    continue;
+                };
+                let text = String::from_utf8_lossy(&d);
+                if cal {
+                    inner_components(&text, &mut tzids, &mut chunk);
+                } else {
+                    chunk.push_str(text.trim_end());
+                    chunk.push_str("\r\n");
+                }
+            }
+            if tx.blocking_send(chunk.into()).is_err() {
+                return;
+            }
+            if page.len() < PAGE {
+                break;
+            }
+        }
+        if cal {
+            let _ = tx.blocking_send("END:VCALENDAR\r\n".into());
+        }
+    });
+    let mut r = http::Response::new(rx.boxed_unsync());
+    let ctype = if kind == Kind::Calendar {
+        "text/calendar; charset=utf-8"
+    } else {
+        "text/vcard; charset=utf-8"
+    };
+    response::set_header(&mut r, http::header::CONTENT_TYPE, ctype);
+    response::set_header(
+        &mut r,
+        http::header::CONTENT_DISPOSITION,
+        &format!("attachment; filename=\"{filename}\""),
+    );
+    Ok(r)
+}
+
+/// Appends the components inside an object's VCALENDAR, skipping time zones already written.
+fn inner_components(text: &str, tzids: &mut std::collections::HashSet<String>, out: &mut String) {
+    let mut depth = 0usize;
+    let mut block = String::new();
+    let mut block_tzid: Option<String> = None;
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("BEGIN:") {
+            depth += 1;
+        }
+        if depth >= 2 {
+            block.push_str(line);
+            block.push_str("\r\n");
+            if depth == 2 && upper.starts_with("TZID") {
+                block_tzid = line.split_once(':').map(|(_, v)| v.to_owned());
+            }
+        }
+        if upper.starts_with("END:") {
+            if depth == 2 {
+                let is_tz = upper.starts_with("END:VTIMEZONE");
+                let keep = !is_tz || block_tzid.as_ref().is_none_or(|t| tzids.insert(t.clone()));
+                if keep {
+                    out.push_str(&block);
+                }
+                block.clear();
+                block_tzid = None;
+            }
+            depth = depth.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::parse_utc("19700101T000000Z"), Some(0));
+        assert_eq!(super::parse_utc("20260105T100000Z"), Some(1_767_607_200));
+        assert_eq!(super::parse_utc("20260105T100000"), None);
+        assert_eq!(super::parse_utc("99991231T235959Z"), Some(253_402_300_799));
+    }
+
+    #[test]
+    fn export_keeps_each_time_zone_once() {
+        let obj = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let mut seen = std::collections::HashSet::new();
+        let mut out = String::new();
+        super::inner_components(obj, &mut seen, &mut out);
+        super::inner_components(obj, &mut seen, &mut out);
+        assert_eq!(out.matches("BEGIN:VTIMEZONE").count(), 1);
+        assert_eq!(out.matches("BEGIN:VEVENT").count(), 2);
+        assert!(!out.contains("VERSION"));
+    }
+}

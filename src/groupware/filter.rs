@@ -1,0 +1,337 @@
+//! Query filters: CalDAV `calendar-query` (RFC 4791 §9.7) and CardDAV `addressbook-query`
+//! (RFC 6352 §10.5), evaluated against a stored object.
+
+use calcard::icalendar::ICalendar;
+
+use super::content::{self, Comp, Prop};
+use super::ical::{self, Instance};
+
+#[derive(Debug, Clone, Default)]
+pub struct CompFilter {
+    pub name: String,
+    pub is_not_defined: bool,
+    pub time_range: Option<TimeRange>,
+    pub props: Vec<PropFilter>,
+    pub comps: Vec<CompFilter>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PropFilter {
+    pub name: String,
+    pub is_not_defined: bool,
+    /// CardDAV's `test="allof"`; CalDAV prop-filters always combine with "all of".
+    pub all_of: bool,
+    pub time_range: Option<TimeRange>,
+    pub text: Vec<TextMatch>,
+    pub params: Vec<ParamFilter>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ParamFilter {
+    pub name: String,
+    pub is_not_defined: bool,
+    pub text: Option<TextMatch>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatchType {
+    Equals,
+    #[default]
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Collation {
+    /// `i;octet`.
+    Octet,
+    /// `i;ascii-casemap` and `i;unicode-casemap` (compared with Unicode lower-casing).
+    #[default]
+    CaseMap,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TextMatch {
+    pub value: String,
+    pub negate: bool,
+    pub collation: Collation,
+    pub match_type: MatchType,
+}
+
+impl TextMatch {
+    pub fn matches(&self, text: &str) -> bool {
+        let hit = match self.collation {
+            Collation::Octet => compare(text, &self.value, self.match_type),
+            Collation::CaseMap => compare(
+                &text.to_lowercase(),
+                &self.value.to_lowercase(),
+                self.match_type,
+            ),
+        };
+        hit != self.negate
+    }
+}
+
+fn compare(text: &str, needle: &str, how: MatchType) -> bool {
+    match how {
+        MatchType::Equals => text == needle,
+        MatchType::Contains => text.contains(needle),
+        MatchType::StartsWith => text.starts_with(needle),
+        MatchType::EndsWith => text.ends_with(needle),
+    }
+}
+
+/// A CardDAV filter: prop-filters combined with "any of" (the default) or "all of".
+#[derive(Debug, Clone, Default)]
+pub struct CardFilter {
+    pub all_of: bool,
+    pub props: Vec<PropFilter>,
+}
+
+impl CompFilter {
+    /// The time range of the top event/task filter, if it is the only condition that needs a
+    /// parse: then the stored span decides non-recurring objects on its own.
+    pub fn simple_time_range(&self) -> Option<(TimeRange, bool)> {
+        if !self.props.is_empty() || self.is_not_defined || self.time_range.is_some() {
+            return None;
+        }
+        match self.comps.as_slice() {
+            [c] if c.props.is_empty() && c.comps.is_empty() && !c.is_not_defined => {
+                c.time_range.map(|t| (t, true))
+            }
+            _ => None,
+        }
+    }
+
+    /// The range any matching object must overlap, for a first cut on stored spans.
+    pub fn outer_time_range(&self) -> Option<TimeRange> {
+        self.comps
+            .iter()
+            .find_map(|c| c.time_range.filter(|_| !c.is_not_defined))
+    }
+}
+
+/// Evaluates a calendar-query filter against an object's text.
+pub fn calendar_matches(text: &str, filter: &CompFilter) -> bool {
+    let Ok(root) = content::parse(text) else {
+        return false;
+    };
+    let mut inst: Option<Vec<Instance>> = None;
+    let mut instances = || -> Vec<Instance> {
+        inst.get_or_insert_with(|| {
+            ICalendar::parse(text)
+                .map(|c| ical::instances(&c))
+                .unwrap_or_default()
+        })
+        .clone()
+    };
+    if !root.name.eq_ignore_ascii_case(&filter.name) {
+        return filter.is_not_defined;
+    }
+    if filter.is_not_defined {
+        return false;
+    }
+    comp_matches(&root, filter, &mut instances)
+}
+
+fn comp_matches(comp: &Comp, f: &CompFilter, instances: &mut dyn FnMut() -> Vec<Instance>) -> bool {
+    if let Some(tr) = f.time_range {
+        let kind = ical::Comp::from_name(&comp.name);
+        let all = instances();
+        let mine: Vec<&Instance> = all.iter().filter(|i| i.component == kind).collect();
+        let hit = if mine.is_empty() {
+            // A task with no dates at all matches every range (RFC 4791 §9.9).
+            kind == ical::Comp::Todo
+        } else {
+            mine.iter()
+                .any(|i| ical::overlaps(i.start, i.end, tr.start, tr.end))
+        };
+        if !hit {
+            return false;
+        }
+    }
+    for pf in &f.props {
+        if !prop_filter_matches(comp, pf) {
+            return false;
+        }
+    }
+    for cf in &f.comps {
+        let mut named = comp
+            .children
+            .iter()
+            .filter(|c| c.name.eq_ignore_ascii_case(&cf.name))
+            .peekable();
+        if cf.is_not_defined {
+            if named.peek().is_some() {
+                return false;
+            }
+            continue;
+        }
+        if !named.any(|c| comp_matches(c, cf, instances)) {
+            return false;
+        }
+    }
+    true
+}
+
+fn prop_filter_matches(comp: &Comp, pf: &PropFilter) -> bool {
+    let name = pf.name.to_ascii_uppercase();
+    let mut props = comp.props_named(&name).peekable();
+    if pf.is_not_defined {
+        return props.peek().is_none();
+    }
+    props.any(|p| prop_matches(p, pf))
+}
+
+fn prop_matches(p: &Prop, pf: &PropFilter) -> bool {
+    let text = p.text();
+    let mut results = pf
+        .text
+        .iter()
+        .map(|t| t.matches(&text))
+        .chain(pf.params.iter().map(|pa| param_matches(p, pa)));
+    if pf.all_of {
+        results.all(|r| r)
+    } else {
+        let v: Vec<bool> = results.collect();
+        v.is_empty() || v.into_iter().any(|r| r)
+    }
+}
+
+fn param_matches(p: &Prop, pa: &ParamFilter) -> bool {
+    let name = pa.name.to_ascii_uppercase();
+    let mut values = p.params.iter().filter(|(k, _)| *k == name).peekable();
+    if pa.is_not_defined {
+        return values.peek().is_none();
+    }
+    match &pa.text {
+        None => values.peek().is_some(),
+        // TYPE=work,home: each comma-separated value is tested on its own.
+        Some(t) => values.any(|(_, v)| v.split(',').any(|one| t.matches(one))),
+    }
+}
+
+/// Evaluates an addressbook-query filter against a vCard's text.
+pub fn card_matches(text: &str, filter: &CardFilter) -> bool {
+    let Ok(card) = content::parse(text) else {
+        return false;
+    };
+    if filter.props.is_empty() {
+        return true;
+    }
+    let mut results = filter.props.iter().map(|pf| prop_filter_matches(&card, pf));
+    if filter.all_of {
+        results.all(|r| r)
+    } else {
+        results.any(|r| r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TODO: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTODO\r\nUID:t1\r\nSUMMARY:Buy milk\r\nDUE:20260110T100000Z\r\nSTATUS:NEEDS-ACTION\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
+
+    fn todo_filter() -> CompFilter {
+        CompFilter {
+            name: "VCALENDAR".into(),
+            comps: vec![CompFilter {
+                name: "VTODO".into(),
+                props: vec![
+                    PropFilter {
+                        name: "COMPLETED".into(),
+                        is_not_defined: true,
+                        all_of: true,
+                        ..PropFilter::default()
+                    },
+                    PropFilter {
+                        name: "STATUS".into(),
+                        all_of: true,
+                        text: vec![TextMatch {
+                            value: "COMPLETED".into(),
+                            negate: true,
+                            ..TextMatch::default()
+                        }],
+                        ..PropFilter::default()
+                    },
+                ],
+                ..CompFilter::default()
+            }],
+            ..CompFilter::default()
+        }
+    }
+
+    #[test]
+    fn pending_tasks_filter() {
+        assert!(calendar_matches(TODO, &todo_filter()));
+        let done = TODO.replace("NEEDS-ACTION", "COMPLETED");
+        assert!(!calendar_matches(&done, &todo_filter()));
+        let completed = TODO.replace("STATUS:NEEDS-ACTION", "COMPLETED:20260101T000000Z");
+        assert!(!calendar_matches(&completed, &todo_filter()));
+    }
+
+    #[test]
+    fn time_ranges() {
+        let mut f = CompFilter {
+            name: "VCALENDAR".into(),
+            comps: vec![CompFilter {
+                name: "VTODO".into(),
+                time_range: Some(TimeRange {
+                    start: 1_767_225_600, // 2026-01-01
+                    end: 1_769_904_000,   // 2026-02-01
+                }),
+                ..CompFilter::default()
+            }],
+            ..CompFilter::default()
+        };
+        assert!(calendar_matches(TODO, &f));
+        f.comps[0].time_range = Some(TimeRange {
+            start: 1_769_904_000,
+            end: 1_772_323_200,
+        });
+        assert!(!calendar_matches(TODO, &f));
+    }
+
+    #[test]
+    fn card_text_match() {
+        let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Example\r\nitem1.EMAIL;TYPE=work:ann@example.org\r\nEND:VCARD\r\n";
+        let f = CardFilter {
+            all_of: false,
+            props: vec![PropFilter {
+                name: "FN".into(),
+                text: vec![TextMatch {
+                    value: "ann".into(),
+                    match_type: MatchType::StartsWith,
+                    ..TextMatch::default()
+                }],
+                ..PropFilter::default()
+            }],
+        };
+        assert!(card_matches(card, &f));
+        let g = CardFilter {
+            all_of: true,
+            props: vec![PropFilter {
+                name: "EMAIL".into(),
+                params: vec![ParamFilter {
+                    name: "TYPE".into(),
+                    text: Some(TextMatch {
+                        value: "home".into(),
+                        match_type: MatchType::Equals,
+                        ..TextMatch::default()
+                    }),
+                    ..ParamFilter::default()
+                }],
+                ..PropFilter::default()
+            }],
+        };
+        assert!(!card_matches(card, &g));
+    }
+}

@@ -1,0 +1,475 @@
+//! Calendars and address books: collections, their objects, change logs for sync-collection,
+//! and the rules (one UID per object and per collection, size limits, supported components).
+//! Knows nothing about HTTP; the DAV surface calls it with the owner already checked.
+
+mod content;
+pub mod filter;
+pub mod ical;
+mod model;
+pub mod vcard;
+
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+
+pub use model::{Change, Collection, Kind, Object};
+
+use crate::store::{
+    COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_DATA, COLLID_URI_OBJECT, Store, StoreError,
+    USERID_KIND_URI_COLLECTION, WriteTx,
+};
+
+/// The standard precondition a refused object violates (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    ValidCalendarData,
+    ValidCalendarObjectResource,
+    SupportedCalendarComponent,
+    CalendarMaxResourceSize,
+    ValidAddressData,
+    AddressbookMaxResourceSize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupwareError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("the resource changed since you last saw it")]
+    PreconditionFailed,
+    #[error("{1}")]
+    Invalid(Precondition, String),
+    #[error("the UID is already used by {uri} in this collection")]
+    UidConflict { kind: Kind, uri: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the sync token is not valid for this collection")]
+    InvalidSyncToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T, E = GroupwareError> = std::result::Result<T, E>;
+
+/// Conditions a write must meet (`If-Match` / `If-None-Match`).
+#[derive(Debug, Default, Clone)]
+pub struct Conditions {
+    /// ETag without quotes, or `*`.
+    pub if_match: Option<String>,
+    /// Only `*` is meaningful for a PUT: create, never overwrite.
+    pub if_none_match_any: bool,
+}
+
+pub struct Groupware {
+    store: Arc<Store>,
+    /// Largest object accepted, in bytes.
+    pub max_object_bytes: usize,
+}
+
+fn coll_key(owner: &str, kind: Kind, uri: &str) -> String {
+    format!("{owner}\0{}\0{uri}", kind.key())
+}
+
+pub fn obj_key(coll: u64, uri: &str) -> String {
+    format!("{coll:016x}\0{uri}")
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A collection or object name: one path segment, printable, at most 255 bytes.
+pub fn valid_name(uri: &str) -> bool {
+    !uri.is_empty()
+        && uri.len() <= 255
+        && uri != "."
+        && uri != ".."
+        && !uri.contains(['/', '\\'])
+        && !uri.chars().any(char::is_control)
+}
+
+impl Groupware {
+    pub fn new(store: Arc<Store>, max_object_bytes: usize) -> Groupware {
+        Groupware {
+            store,
+            max_object_bytes,
+        }
+    }
+
+    /// Creates the default calendar ("personal") and address book ("contacts") the first
+    /// time a user's homes are looked at, as Nextcloud does.
+    pub fn ensure_defaults(&self, owner: &str) -> Result<()> {
+        let missing = |kind: Kind| -> Result<bool> {
+            let mut any = false;
+            self.store.read(|tx| {
+                tx.scan(
+                    &USERID_KIND_URI_COLLECTION,
+                    &format!("{owner}\0{}\0", kind.key()),
+                    |_, _| {
+                        any = true;
+                        false
+                    },
+                )
+            })?;
+            Ok(!any)
+        };
+        let need_cal = missing(Kind::Calendar)?;
+        let need_book = missing(Kind::Addressbook)?;
+        if !need_cal && !need_book {
+            return Ok(());
+        }
+        self.store.write(|tx| -> Result<()> {
+            let marker = format!("groupware_defaults\0{owner}");
+            if tx.meta(&marker)?.is_some() {
+                return Ok(());
+            }
+            if need_cal {
+                let mut c = new_collection(tx, owner, Kind::Calendar, "personal", "Personal")?;
+                c.color = "#0082c9".into();
+                c.components = vec!["VEVENT".into(), "VTODO".into()];
+                tx.put(
+                    &USERID_KIND_URI_COLLECTION,
+                    &coll_key(owner, c.kind, &c.uri),
+                    &c,
+                )?;
+            }
+            if need_book {
+                let c = new_collection(tx, owner, Kind::Addressbook, "contacts", "Contacts")?;
+                tx.put(
+                    &USERID_KIND_URI_COLLECTION,
+                    &coll_key(owner, c.kind, &c.uri),
+                    &c,
+                )?;
+            }
+            // Created once: a user who deletes them later is not given new ones behind their back.
+            tx.set_meta(&marker, "1")?;
+            Ok(())
+        })
+    }
+
+    pub fn collections(&self, owner: &str, kind: Kind) -> Result<Vec<Collection>> {
+        let mut out = Vec::new();
+        self.store.read(|tx| {
+            tx.scan(
+                &USERID_KIND_URI_COLLECTION,
+                &format!("{owner}\0{}\0", kind.key()),
+                |_, c| {
+                    out.push(c);
+                    true
+                },
+            )
+        })?;
+        Ok(out)
+    }
+
+    pub fn collection(&self, owner: &str, kind: Kind, uri: &str) -> Result<Collection> {
+        self.store
+            .read(|tx| tx.get(&USERID_KIND_URI_COLLECTION, &coll_key(owner, kind, uri)))?
+            .ok_or(GroupwareError::NotFound)
+    }
+
+    /// Creates a collection; `setup` fills in the properties sent with MKCALENDAR/MKCOL.
+    pub fn create_collection(
+        &self,
+        owner: &str,
+        kind: Kind,
+        uri: &str,
+        setup: impl FnOnce(&mut Collection),
+    ) -> Result<Collection> {
+        if !valid_name(uri) {
+            return Err(GroupwareError::BadRequest(format!(
+                "{uri:?} cannot be a collection name"
+            )));
+        }
+        self.store.write(|tx| {
+            let key = coll_key(owner, kind, uri);
+            if tx.get(&USERID_KIND_URI_COLLECTION, &key)?.is_some() {
+                return Err(GroupwareError::AlreadyExists);
+            }
+            let mut c = new_collection(tx, owner, kind, uri, uri)?;
+            if kind == Kind::Calendar {
+                c.components = vec!["VEVENT".into(), "VTODO".into(), "VJOURNAL".into()];
+            }
+            setup(&mut c);
+            tx.put(&USERID_KIND_URI_COLLECTION, &key, &c)?;
+            Ok(c)
+        })
+    }
+
+    /// Changes a collection's properties (PROPPATCH).
+    pub fn update_collection(
+        &self,
+        owner: &str,
+        kind: Kind,
+        uri: &str,
+        change: impl FnOnce(&mut Collection),
+    ) -> Result<Collection> {
+        self.store.write(|tx| {
+            let key = coll_key(owner, kind, uri);
+            let mut c = tx
+                .get(&USERID_KIND_URI_COLLECTION, &key)?
+                .ok_or(GroupwareError::NotFound)?;
+            change(&mut c);
+            tx.put(&USERID_KIND_URI_COLLECTION, &key, &c)?;
+            Ok(c)
+        })
+    }
+
+    /// Deletes a collection with everything in it.
+    pub fn delete_collection(&self, owner: &str, kind: Kind, uri: &str) -> Result<()> {
+        self.store.write(|tx| {
+            let key = coll_key(owner, kind, uri);
+            let c = tx
+                .get(&USERID_KIND_URI_COLLECTION, &key)?
+                .ok_or(GroupwareError::NotFound)?;
+            let prefix = format!("{:016x}\0", c.id);
+            tx.delete_prefix(&COLLID_URI_OBJECT, &prefix)?;
+            tx.delete_prefix_raw(&COLLID_URI_DATA, &prefix)?;
+            tx.delete_prefix(&COLLID_UID_URI, &prefix)?;
+            tx.delete_prefix(&COLLID_SEQ_CHANGE, &prefix)?;
+            tx.delete(&USERID_KIND_URI_COLLECTION, &key)?;
+            Ok(())
+        })
+    }
+
+    pub fn object(&self, coll: &Collection, uri: &str) -> Result<Option<Object>> {
+        Ok(self
+            .store
+            .read(|tx| tx.get(&COLLID_URI_OBJECT, &obj_key(coll.id, uri)))?)
+    }
+
+    pub fn object_data(&self, coll_id: u64, uri: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .store
+            .read(|tx| tx.get_raw(&COLLID_URI_DATA, &obj_key(coll_id, uri)))?)
+    }
+
+    /// One page of a collection's objects in name order, starting after `after`.
+    pub fn objects(
+        &self,
+        coll_id: u64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Object)>> {
+        let prefix = format!("{coll_id:016x}\0");
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut visit = |k: &str, o: Object| {
+            out.push((k[prefix.len()..].to_owned(), o));
+            out.len() < limit
+        };
+        self.store.read(|tx| match after {
+            Some(a) => tx.scan_after(
+                &COLLID_URI_OBJECT,
+                &prefix,
+                &obj_key(coll_id, a),
+                &mut visit,
+            ),
+            None => tx.scan(&COLLID_URI_OBJECT, &prefix, &mut visit),
+        })?;
+        Ok(out)
+    }
+
+    /// Stores a calendar object or vCard. Returns whether it was created, and its ETag.
+    pub fn put_object(
+        &self,
+        coll: &Collection,
+        uri: &str,
+        data: &[u8],
+        cond: &Conditions,
+    ) -> Result<(bool, String)> {
+        if !valid_name(uri) {
+            return Err(GroupwareError::BadRequest(format!(
+                "{uri:?} cannot be an object name"
+            )));
+        }
+        let text = std::str::from_utf8(data).map_err(|_| {
+            GroupwareError::Invalid(
+                match coll.kind {
+                    Kind::Calendar => Precondition::ValidCalendarData,
+                    Kind::Addressbook => Precondition::ValidAddressData,
+                },
+                "The data is not UTF-8".into(),
+            )
+        })?;
+        let (uid, component, start, end, recurring) = match coll.kind {
+            Kind::Calendar => {
+                let a = ical::analyze(text, &coll.components)?;
+                (a.uid, a.component, a.start, a.end, a.recurring)
+            }
+            Kind::Addressbook => {
+                let uid = vcard::analyze(text)?.unwrap_or_else(|| uri.to_owned());
+                (uid, "VCARD".to_owned(), i64::MIN, i64::MAX, false)
+            }
+        };
+        let etag = hex(&Md5::digest(data));
+        let key = obj_key(coll.id, uri);
+        let created = self.store.write(|tx| {
+            let old = tx.get(&COLLID_URI_OBJECT, &key)?;
+            check(old.as_ref(), cond)?;
+            let uid_key = obj_key(coll.id, &uid);
+            if let Some(holder) = tx.get(&COLLID_UID_URI, &uid_key)?
+                && holder != uri
+            {
+                return Err(GroupwareError::UidConflict {
+                    kind: coll.kind,
+                    uri: holder,
+                });
+            }
+            if let Some(o) = &old
+                && o.uid != uid
+            {
+                tx.delete(&COLLID_UID_URI, &obj_key(coll.id, &o.uid))?;
+            }
+            tx.put(&COLLID_UID_URI, &uid_key, &uri.to_owned())?;
+            let obj = Object {
+                etag: etag.clone(),
+                size: data.len() as u64,
+                uid: uid.clone(),
+                component: component.clone(),
+                start,
+                end,
+                recurring,
+                modified: now(),
+            };
+            tx.put(&COLLID_URI_OBJECT, &key, &obj)?;
+            tx.put_raw(&COLLID_URI_DATA, &key, data)?;
+            record_change(tx, coll, uri, false)?;
+            Ok::<_, GroupwareError>(old.is_none())
+        })?;
+        Ok((created, etag))
+    }
+
+    pub fn delete_object(&self, coll: &Collection, uri: &str, cond: &Conditions) -> Result<()> {
+        let key = obj_key(coll.id, uri);
+        self.store.write(|tx| {
+            let old = tx
+                .get(&COLLID_URI_OBJECT, &key)?
+                .ok_or(GroupwareError::NotFound)?;
+            check(Some(&old), cond)?;
+            tx.delete(&COLLID_URI_OBJECT, &key)?;
+            tx.delete_raw(&COLLID_URI_DATA, &key)?;
+            tx.delete(&COLLID_UID_URI, &obj_key(coll.id, &old.uid))?;
+            record_change(tx, coll, uri, true)?;
+            Ok(())
+        })
+    }
+
+    /// What changed after change number `since`: each object once, with its last state
+    /// (`deleted`), in change order, at most `limit`; and the number to resume from.
+    pub fn changes_since(
+        &self,
+        coll: &Collection,
+        since: u64,
+        limit: usize,
+    ) -> Result<(Vec<Change>, u64, bool)> {
+        if since > coll.seq {
+            return Err(GroupwareError::InvalidSyncToken);
+        }
+        let prefix = format!("{:016x}\0", coll.id);
+        let mut out: Vec<Change> = Vec::new();
+        let mut seen = std::collections::HashMap::<String, usize>::new();
+        let mut last = since;
+        let mut truncated = false;
+        self.store.read(|tx| {
+            tx.scan_after(
+                &COLLID_SEQ_CHANGE,
+                &prefix,
+                &format!("{prefix}{since:016x}"),
+                |k, ch: Change| {
+                    let n = u64::from_str_radix(&k[prefix.len()..], 16).unwrap_or(last);
+                    match seen.get(&ch.uri) {
+                        Some(&i) => out[i] = ch,
+                        None => {
+                            if out.len() >= limit {
+                                truncated = true;
+                                return false;
+                            }
+                            seen.insert(ch.uri.clone(), out.len());
+                            out.push(ch);
+                        }
+                    }
+                    last = n;
+                    true
+                },
+            )
+        })?;
+        if !truncated {
+            last = coll.seq.max(last);
+        }
+        Ok((out, last, truncated))
+    }
+}
+
+fn new_collection(
+    tx: &WriteTx,
+    owner: &str,
+    kind: Kind,
+    uri: &str,
+    name: &str,
+) -> Result<Collection> {
+    Ok(Collection {
+        id: tx.next_id("collection_seq")?,
+        owner: owner.to_owned(),
+        kind,
+        uri: uri.to_owned(),
+        displayname: name.to_owned(),
+        description: String::new(),
+        color: String::new(),
+        order: 0,
+        components: Vec::new(),
+        timezone: String::new(),
+        seq: 0,
+        dead: Default::default(),
+        created: now(),
+    })
+}
+
+/// Appends to the collection's change log and advances its sync token, in the caller's
+/// transaction (the collection is re-read there, so concurrent writers serialize on it).
+fn record_change(tx: &WriteTx, coll: &Collection, uri: &str, deleted: bool) -> Result<()> {
+    let key = coll_key(&coll.owner, coll.kind, &coll.uri);
+    let mut c = tx
+        .get(&USERID_KIND_URI_COLLECTION, &key)?
+        .ok_or(GroupwareError::NotFound)?;
+    c.seq += 1;
+    tx.put(
+        &COLLID_SEQ_CHANGE,
+        &format!("{:016x}\0{:016x}", c.id, c.seq),
+        &Change {
+            uri: uri.to_owned(),
+            deleted,
+        },
+    )?;
+    tx.put(&USERID_KIND_URI_COLLECTION, &key, &c)?;
+    Ok(())
+}
+
+fn check(old: Option<&Object>, cond: &Conditions) -> Result<()> {
+    if cond.if_none_match_any && old.is_some() {
+        return Err(GroupwareError::PreconditionFailed);
+    }
+    if let Some(want) = &cond.if_match {
+        match old {
+            None => return Err(GroupwareError::PreconditionFailed),
+            Some(o) if want != "*" && *want != o.etag => {
+                return Err(GroupwareError::PreconditionFailed);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

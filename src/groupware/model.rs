@@ -1,0 +1,85 @@
+//! What the store keeps about calendars, address books and their objects.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::Record;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Calendar,
+    Addressbook,
+}
+
+impl Kind {
+    /// The kind's letter in store keys.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Calendar => "c",
+            Kind::Addressbook => "a",
+        }
+    }
+}
+
+/// A calendar or an address book.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Collection {
+    pub id: u64,
+    pub owner: String,
+    pub kind: Kind,
+    pub uri: String,
+    pub displayname: String,
+    #[serde(default)]
+    pub description: String,
+    /// `apple:calendar-color`, e.g. `#0082c9`.
+    #[serde(default)]
+    pub color: String,
+    /// `apple:calendar-order`.
+    #[serde(default)]
+    pub order: i64,
+    /// Supported components of a calendar (`VEVENT`, `VTODO`, `VJOURNAL`).
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// `cal:calendar-timezone`: a VCALENDAR with one VTIMEZONE, as the client sent it.
+    #[serde(default)]
+    pub timezone: String,
+    /// The number of the last change: the sync token and the CTag.
+    pub seq: u64,
+    /// Dead properties set with PROPPATCH: Clark name → XML fragment.
+    #[serde(default)]
+    pub dead: BTreeMap<String, String>,
+    pub created: i64,
+}
+
+impl Record for Collection {}
+
+/// A calendar object resource or a vCard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Object {
+    /// Hex MD5 of the content (the ETag without quotes).
+    pub etag: String,
+    pub size: u64,
+    pub uid: String,
+    /// `VEVENT`, `VTODO`, `VJOURNAL`, `VFREEBUSY` or `VCARD`.
+    pub component: String,
+    /// UTC seconds spanning every instance (`i64::MIN`/`i64::MAX` when open-ended): a
+    /// time-range query skips objects outside it without parsing them.
+    pub start: i64,
+    pub end: i64,
+    /// Has RRULE/RDATE or overrides: a span overlap must be confirmed by expanding.
+    pub recurring: bool,
+    pub modified: i64,
+}
+
+impl Record for Object {}
+
+/// One entry of a collection's change log (sync-collection).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change {
+    pub uri: String,
+    pub deleted: bool,
+}
+
+impl Record for Change {}
