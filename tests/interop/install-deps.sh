@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real clients the interop suites drive, from Debian's packages:
-# litmus, nextcloud-desktop-cmd (nextcloudcmd), rclone, plus curl and python3.
+# litmus, nextcloud-desktop-cmd (nextcloudcmd), rclone, plus curl and python3; and the pinned
+# Python clients of requirements.txt (pyenv.sh).
 # Idempotent and quiet: does nothing when everything is present; prints the failing
 # step's output on error.
 set -euo pipefail
@@ -37,11 +38,13 @@ done
 if command -v nextcloudcmd >/dev/null 2>&1 && ! [ -e /etc/Nextcloud/sync-exclude.lst ]; then
   missing+=(nextcloud-desktop-common)
 fi
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-run "${sudo_cmd[@]}" apt-get update -q
-run "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  run "${sudo_cmd[@]}" apt-get update -q
+  run "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# The Python clients (caldav, vdirsyncer, caldav-server-tester, aiosmtpd) live in a venv.
+run bash "$(dirname "$0")/pyenv.sh"
