@@ -1,8 +1,6 @@
 //! Query filters: CalDAV `calendar-query` (RFC 4791 §9.7) and CardDAV `addressbook-query`
 //! (RFC 6352 §10.5), evaluated against a stored object.
 
-use calcard::icalendar::ICalendar;
-
 use super::content::{self, Comp, Prop};
 use super::ical::{self, Instance};
 
@@ -126,7 +124,7 @@ pub fn calendar_matches(text: &str, filter: &CompFilter) -> bool {
     let mut inst: Option<Vec<Instance>> = None;
     let mut instances = || -> Vec<Instance> {
         inst.get_or_insert_with(|| {
-            ICalendar::parse(text)
+            ical::parse_for_expansion(text)
                 .map(|c| ical::instances(&c))
                 .unwrap_or_default()
         })
@@ -163,6 +161,31 @@ fn comp_matches(comp: &Comp, f: &CompFilter, instances: &mut dyn FnMut() -> Vec<
         }
     }
     for cf in &f.comps {
+        if let (true, Some(tr)) = (cf.name.eq_ignore_ascii_case("VALARM"), cf.time_range) {
+            // Alarm time ranges test trigger times, computed from the parent's instances.
+            let kind = ical::Comp::from_name(&comp.name);
+            let parent: Vec<(i64, i64)> = instances()
+                .iter()
+                .filter(|i| i.component == kind)
+                .map(|i| (i.start, i.end))
+                .collect();
+            let rest = CompFilter {
+                time_range: None,
+                ..cf.clone()
+            };
+            let hit = comp
+                .children
+                .iter()
+                .filter(|c| c.name.eq_ignore_ascii_case("VALARM"))
+                .any(|a| {
+                    super::expand::alarm_in_range(a, &parent, tr.start, tr.end)
+                        && comp_matches(a, &rest, instances)
+                });
+            if !hit {
+                return false;
+            }
+            continue;
+        }
         let mut named = comp
             .children
             .iter()

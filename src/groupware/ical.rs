@@ -89,7 +89,10 @@ pub fn analyze(text: &str, allowed: &[String]) -> Result<Analysis, GroupwareErro
             format!("This calendar does not take {component}"),
         ));
     }
-    let (start, end) = span(&cal, recurring);
+    let (start, end) = match parse_for_expansion(text) {
+        Some(c) => span(&c, recurring),
+        None => span(&cal, recurring),
+    };
     Ok(Analysis {
         uid: uid.to_owned(),
         component,
@@ -148,6 +151,17 @@ impl Comp {
             _ => Comp::Other,
         }
     }
+}
+
+/// Parses for expansion. SEQUENCE is dropped first: `calcard` pairs an override with its
+/// master instance only when both carry the same SEQUENCE, while clients bump it on the
+/// override alone (RFC 5545 §3.8.7.4), which would leave the overridden instance in place.
+pub fn parse_for_expansion(text: &str) -> Option<ICalendar> {
+    let mut cal = ICalendar::parse(text).ok()?;
+    for c in &mut cal.components {
+        c.entries.retain(|e| e.name != ICalendarProperty::Sequence);
+    }
+    Some(cal)
 }
 
 /// Expands an already parsed calendar into instances (bounded by [`EXPAND_LIMIT`]).

@@ -3,6 +3,7 @@
 //! Knows nothing about HTTP; the DAV surface calls it with the owner already checked.
 
 mod content;
+pub mod expand;
 pub mod filter;
 pub mod ical;
 mod model;

@@ -109,6 +109,11 @@ def _():
     exp = cal.search(start=jan[0], end=jan[1], event=True, expand=True)
     swims = [e for e in exp if "Swimming" in str(e.icalendar_component["SUMMARY"])]
     check("expanded January swims = 3", len(swims) == 3, [str(e.icalendar_component.get("DTSTART").dt) for e in swims])
+    srv = cal.search(start=jan[0], end=jan[1], event=True, expand=True, server_expand=True)
+    starts = sorted(str(e.icalendar_component.get("DTSTART").dt) for e in srv if "Swimming" in str(e.icalendar_component["SUMMARY"]))
+    check("server-side expansion: 3 January swims, moved one on the 27th", len(starts) == 3 and starts[-1].startswith("2026-01-27"), starts)
+    rids = [e.icalendar_component.get("RECURRENCE-ID") for e in srv if "Swimming" in str(e.icalendar_component["SUMMARY"])]
+    check("server-side expansion: every instance has a RECURRENCE-ID", all(r is not None for r in rids), rids)
     state["dentist"] = cal.event_by_uid("dentist@hearth")
 
 

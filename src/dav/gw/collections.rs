@@ -20,9 +20,9 @@ fn set_prop(c: &mut Collection, el: &El, creating: bool) -> Result<(), String> {
         (NS_CARD, "addressbook-description") if !cal => c.description = el.text_content(),
         (NS_CAL, "calendar-timezone") if cal => c.timezone = el.text_content(),
         (NS_APPLE, "calendar-color") if cal => {
+            // Clients send #RRGGBB, #RRGGBBAA or a colour name; kept as sent.
             let v = el.text_content().trim().to_owned();
-            let hex = v.strip_prefix('#').unwrap_or("");
-            if !(hex.len() == 6 || hex.len() == 8) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            if v.is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
                 return Err(format!("{v:?} is not a colour like #0082c9"));
             }
             c.color = v;

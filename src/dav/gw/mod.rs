@@ -8,6 +8,7 @@ mod objects;
 mod propfind;
 mod render;
 mod report;
+mod search;
 
 use http::StatusCode;
 

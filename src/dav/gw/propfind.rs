@@ -106,6 +106,7 @@ fn reports(kind: Kind) -> String {
         Kind::Calendar => &[
             ("cal", "calendar-query"),
             ("cal", "calendar-multiget"),
+            ("cal", "free-busy-query"),
             ("d", "sync-collection"),
         ],
         Kind::Addressbook => &[
@@ -162,7 +163,6 @@ pub fn value(app: &App, me: &str, res: &Res<'_>, name: &str) -> Option<String> {
             _ => None,
         },
         Res::Principal(u) => {
-            let own = u.uid == me;
             match (ns, local) {
                 (NS_DAV, "resourcetype") => Some("<d:principal/>".into()),
                 (NS_DAV, "displayname") => Some(escape(&u.display_name)),
@@ -179,10 +179,10 @@ pub fn value(app: &App, me: &str, res: &Res<'_>, name: &str) -> Option<String> {
                         })
                         .collect(),
                 ),
-                (NS_CAL, "calendar-home-set") if own => {
-                    Some(href(&home_href(Kind::Calendar, &u.uid)))
-                }
-                (NS_CARD, "addressbook-home-set") if own => {
+                // Shown for everyone (clients expect it on every principal); the homes
+                // themselves answer only their owner.
+                (NS_CAL, "calendar-home-set") => Some(href(&home_href(Kind::Calendar, &u.uid))),
+                (NS_CARD, "addressbook-home-set") => {
                     Some(href(&home_href(Kind::Addressbook, &u.uid)))
                 }
                 (NS_CAL, "calendar-user-address-set") => {

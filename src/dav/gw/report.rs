@@ -27,6 +27,12 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
         .await?
         .ok_or_else(|| DavError::bad_request("REPORT needs a body"))?;
     let app = ctx.app.clone();
+    if body.is(NS_DAV, "principal-property-search") {
+        return super::search::principal_search(&ctx, &me, &body);
+    }
+    if body.is(NS_DAV, "principal-search-property-set") {
+        return super::search::search_property_set();
+    }
     let (kind, uid, coll) = match &path {
         GwPath::Collection(k, u, c) => (*k, u.as_str(), c.as_str()),
         GwPath::Object(k, u, c, _) => (*k, u.as_str(), c.as_str()),
@@ -38,7 +44,7 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
         }
     };
     let c = app.groupware.collection(uid, kind, coll)?;
-    let want = want_of(&body);
+    let want = shape_of(&body).map_err(DavError::bad_request)?;
     match (body.ns.as_str(), body.name.as_str(), kind) {
         (NS_CAL, "calendar-multiget", Kind::Calendar)
         | (NS_CARD, "addressbook-multiget", Kind::Addressbook) => {
@@ -82,6 +88,7 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
                 .unwrap_or(usize::MAX);
             Ok(query(app, me, c, want, Query::Card(filter), limit))
         }
+        (NS_CAL, "free-busy-query", Kind::Calendar) => super::search::free_busy(&ctx, &c, &body),
         (NS_DAV, "sync-collection", _) => sync_collection(app, me, c, &body, want),
         _ => Err(
             DavError::forbidden(format!("The {} report is not supported here", body.name))
@@ -97,6 +104,25 @@ fn attr<'a>(el: &'a El, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// What each response carries: the properties, and whether calendar-data is expanded.
+pub struct Shape {
+    pub want: Want,
+    pub expand: Option<TimeRange>,
+}
+
+fn shape_of(body: &El) -> Result<Shape, String> {
+    let expand = body
+        .child(NS_DAV, "prop")
+        .and_then(|p| p.child(NS_CAL, "calendar-data"))
+        .and_then(|d| d.child(NS_CAL, "expand"))
+        .map(time_range)
+        .transpose()?;
+    Ok(Shape {
+        want: want_of(body),
+        expand,
+    })
+}
+
 fn want_of(body: &El) -> Want {
     if body.child(NS_DAV, "allprop").is_some() {
         return Want::All;
@@ -107,31 +133,9 @@ fn want_of(body: &El) -> Want {
     }
 }
 
-/// `20060104T000000Z` → Unix seconds (UTC only, as RFC 4791 requires for time-range).
-pub fn parse_utc(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + se)
-}
+pub use crate::groupware::expand::parse_utc;
 
-fn time_range(el: &El) -> Result<TimeRange, String> {
+pub(super) fn time_range(el: &El) -> Result<TimeRange, String> {
     let get = |n: &str| -> Result<Option<i64>, String> {
         match attr(el, n) {
             None => Ok(None),
@@ -239,12 +243,12 @@ fn write_object(
     out: &mut String,
     c: &Collection,
     (uri, o): (&str, &Object),
-    want: &Want,
+    shape: &Shape,
     data: Option<&[u8]>,
 ) {
     let h = object_href(c.kind, &c.owner, &c.uri, uri);
     let res = Res::Object(c, uri, o);
-    let names = match want {
+    let names = match &shape.want {
         Want::Props(p) => p.clone(),
         _ => vec![format!("{{{NS_DAV}}}getetag")],
     };
@@ -252,13 +256,22 @@ fn write_object(
         let is_data =
             n == format!("{{{NS_CAL}}}calendar-data") || n == format!("{{{NS_CARD}}}address-data");
         match data {
-            Some(d) if is_data => Some(render::text(&String::from_utf8_lossy(d))),
+            Some(d) if is_data => {
+                let text = String::from_utf8_lossy(d);
+                match shape.expand {
+                    Some(r) if c.kind == Kind::Calendar => {
+                        crate::groupware::expand::expand(&text, r.start, r.end)
+                            .map(|x| render::text(&x))
+                    }
+                    _ => Some(render::text(&text)),
+                }
+            }
             _ => propfind::value(app, me, &res, n),
         }
     });
 }
 
-fn multiget(app: &Arc<App>, me: &str, c: &Collection, body: &El, want: &Want) -> DavResult {
+fn multiget(app: &Arc<App>, me: &str, c: &Collection, body: &El, want: &Shape) -> DavResult {
     let base = super::collection_href(c.kind, &c.owner, &c.uri);
     let mut out = String::from(render::OPEN);
     let hrefs: Vec<&El> = body
@@ -336,8 +349,8 @@ impl Query {
 }
 
 /// Streams the members of `c` that match `q`.
-fn query(app: Arc<App>, me: String, c: Collection, want: Want, q: Query, limit: usize) -> Resp {
-    let wants_data = matches!(&want, Want::Props(p) if p.iter().any(|n| n.ends_with("}calendar-data") || n.ends_with("}address-data")));
+fn query(app: Arc<App>, me: String, c: Collection, want: Shape, q: Query, limit: usize) -> Resp {
+    let wants_data = matches!(&want.want, Want::Props(p) if p.iter().any(|n| n.ends_with("}calendar-data") || n.ends_with("}address-data")));
     let (tx, rx) = body::channel(4);
     tokio::task::spawn_blocking(move || {
         if tx.blocking_send(render::OPEN.into()).is_err() {
@@ -398,7 +411,7 @@ fn query(app: Arc<App>, me: String, c: Collection, want: Want, q: Query, limit: 
     multistatus(rx.boxed_unsync())
 }
 
-fn sync_collection(app: Arc<App>, me: String, c: Collection, body: &El, want: Want) -> DavResult {
+fn sync_collection(app: Arc<App>, me: String, c: Collection, body: &El, want: Shape) -> DavResult {
     let token = body
         .child(NS_DAV, "sync-token")
         .map(|t| t.text_content().trim().to_owned())

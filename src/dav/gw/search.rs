@@ -1,0 +1,172 @@
+//! The two reports that are not about objects: free-busy-query on a calendar (RFC 4791
+//! §7.10) and principal-property-search / principal-search-property-set (RFC 3744 §9.4–9.5).
+
+use http::StatusCode;
+
+use super::propfind::{self, Res};
+use super::render;
+use super::{NS_CAL, principal_href};
+use crate::dav::propfind::multistatus;
+use crate::dav::props::Want;
+use crate::dav::xml::{El, NS_DAV};
+use crate::dav::{DavError, DavResult};
+use crate::groupware::Collection;
+use crate::groupware::expand::{busy_periods, utc_stamp};
+use crate::http::{Ctx, response};
+
+/// Most busy periods answered; a query over centuries of an endless event stays bounded.
+const MAX_PERIODS: usize = 20_000;
+
+pub fn free_busy(ctx: &Ctx, c: &Collection, body: &El) -> DavResult {
+    let tr = body
+        .child(NS_CAL, "time-range")
+        .ok_or_else(|| DavError::bad_request("free-busy-query needs a time-range"))?;
+    let range = super::report::time_range(tr).map_err(DavError::bad_request)?;
+    let gw = &ctx.app.groupware;
+    let mut periods: Vec<(i64, i64)> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = gw.objects(c.id, after.as_deref(), 256)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        for (uri, o) in &page {
+            if o.component != "VEVENT"
+                || !crate::groupware::ical::overlaps(o.start, o.end, range.start, range.end)
+            {
+                continue;
+            }
+            if let Some(d) = gw.object_data(c.id, uri)? {
+                busy_periods(
+                    &String::from_utf8_lossy(&d),
+                    range.start,
+                    range.end,
+                    &mut periods,
+                );
+            }
+            if periods.len() > MAX_PERIODS {
+                break;
+            }
+        }
+        if page.len() < 256 || periods.len() > MAX_PERIODS {
+            break;
+        }
+    }
+    // Merge overlapping periods.
+    periods.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (s, e) in periods {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let clamp = |t: i64| t.clamp(-62_135_596_800, 253_402_300_799);
+    let mut out = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Hearth//Hearth {}//EN\r\nCALSCALE:GREGORIAN\r\nBEGIN:VFREEBUSY\r\nDTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        utc_stamp(now),
+        utc_stamp(clamp(range.start)),
+        utc_stamp(clamp(range.end)),
+    );
+    for (s, e) in merged {
+        out.push_str(&format!("FREEBUSY:{}/{}\r\n", utc_stamp(s), utc_stamp(e)));
+    }
+    out.push_str("END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
+    Ok(response::with(
+        StatusCode::OK,
+        "text/calendar; charset=utf-8",
+        out,
+    ))
+}
+
+/// Which principal properties can be searched (RFC 3744 §9.5).
+pub fn search_property_set() -> DavResult {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:principal-search-property-set xmlns:d=\"DAV:\" xmlns:cal=\"urn:ietf:params:xml:ns:caldav\" xmlns:s=\"http://sabredav.org/ns\">",
+    );
+    for (prop, what) in [
+        ("<d:displayname/>", "Display name"),
+        ("<s:email-address/>", "Email address"),
+        ("<cal:calendar-user-address-set/>", "Calendar address"),
+    ] {
+        out.push_str(&format!(
+            "<d:principal-search-property><d:prop>{prop}</d:prop><d:description xml:lang=\"en\">{what}</d:description></d:principal-search-property>"
+        ));
+    }
+    out.push_str("</d:principal-search-property-set>\n");
+    Ok(response::with(
+        StatusCode::OK,
+        "application/xml; charset=utf-8",
+        out,
+    ))
+}
+
+/// Users of the box whose display name, e-mail or login matches the search.
+pub fn principal_search(ctx: &Ctx, me: &str, body: &El) -> DavResult {
+    let all_of = body
+        .attrs
+        .iter()
+        .any(|(k, v)| k == "test" && v.eq_ignore_ascii_case("allof"));
+    let searches: Vec<String> = body
+        .children
+        .iter()
+        .filter(|c| c.is(NS_DAV, "property-search"))
+        .filter_map(|c| c.child(NS_DAV, "match"))
+        .map(|m| m.text_content().trim().to_lowercase())
+        .collect();
+    // Property names come in `d:prop`; some clients (python caldav) also put them directly
+    // under the report element, next to an empty `d:prop`.
+    let mut names: Vec<String> = body
+        .child(NS_DAV, "prop")
+        .map(|p| p.children.iter().map(El::clark).collect())
+        .unwrap_or_default();
+    names.extend(
+        body.children
+            .iter()
+            .filter(|c| {
+                !(c.is(NS_DAV, "prop")
+                    || c.is(NS_DAV, "property-search")
+                    || c.is(NS_DAV, "apply-to-principal-collection-set"))
+            })
+            .map(El::clark),
+    );
+    if names.is_empty() {
+        names.push(format!("{{{NS_DAV}}}displayname"));
+    }
+    let want = Want::Props(names);
+    let users = ctx
+        .app
+        .accounts
+        .list_users(&ctx.actor, "", 0, Some(1000))
+        .map_err(|_| DavError::forbidden("Searching principals needs a login"))?;
+    let mut out = String::from(render::OPEN);
+    for u in users.iter().filter(|u| u.enabled) {
+        let fields = [
+            u.display_name.to_lowercase(),
+            u.uid.to_lowercase(),
+            u.email.clone().unwrap_or_default().to_lowercase(),
+        ];
+        let hit = |needle: &String| fields.iter().any(|f| f.contains(needle.as_str()));
+        let matched = if all_of {
+            searches.iter().all(hit)
+        } else {
+            searches.is_empty() || searches.iter().any(hit)
+        };
+        if matched {
+            propfind::write(
+                &ctx.app,
+                me,
+                &mut out,
+                &principal_href(&u.uid),
+                &Res::Principal(u),
+                &want,
+            );
+        }
+    }
+    out.push_str(render::CLOSE);
+    Ok(multistatus(response::full(out)))
+}
