@@ -24,6 +24,9 @@ pub struct Analysis {
 /// Validates a calendar object resource and computes its span.
 pub fn analyze(text: &str, allowed: &[String]) -> Result<Analysis, GroupwareError> {
     let invalid = |m: &str| GroupwareError::Invalid(Precondition::ValidCalendarData, m.to_owned());
+    // The structure first (every BEGIN closed): calcard accepts a truncated document.
+    super::content::parse(text)
+        .map_err(|e| invalid(&format!("The data is not valid iCalendar (RFC 5545): {e}")))?;
     let cal = ICalendar::parse(text)
         .map_err(|_| invalid("The data is not valid iCalendar (RFC 5545)"))?;
     let root = cal

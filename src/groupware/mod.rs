@@ -106,6 +106,10 @@ impl Groupware {
     /// Creates the default calendar ("personal") and address book ("contacts") the first
     /// time a user's homes are looked at, as Nextcloud does.
     pub fn ensure_defaults(&self, owner: &str) -> Result<()> {
+        let marker = format!("groupware_defaults\0{owner}");
+        if self.store.read(|tx| tx.meta(&marker))?.is_some() {
+            return Ok(());
+        }
         let missing = |kind: Kind| -> Result<bool> {
             let mut any = false;
             self.store.read(|tx| {
@@ -122,11 +126,7 @@ impl Groupware {
         };
         let need_cal = missing(Kind::Calendar)?;
         let need_book = missing(Kind::Addressbook)?;
-        if !need_cal && !need_book {
-            return Ok(());
-        }
         self.store.write(|tx| -> Result<()> {
-            let marker = format!("groupware_defaults\0{owner}");
             if tx.meta(&marker)?.is_some() {
                 return Ok(());
             }

@@ -8,6 +8,8 @@ use super::{GroupwareError, Precondition};
 /// require it; the object's name stands in then).
 pub fn analyze(text: &str) -> Result<Option<String>, GroupwareError> {
     let invalid = |m: &str| GroupwareError::Invalid(Precondition::ValidAddressData, m.to_owned());
+    super::content::parse(text)
+        .map_err(|e| invalid(&format!("The data is not a valid vCard: {e}")))?;
     let card = VCard::parse(text).map_err(|_| invalid("The data is not a valid vCard"))?;
     // One card per resource: anything after END:VCARD other than blank lines is refused.
     let end = text

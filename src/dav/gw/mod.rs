@@ -125,6 +125,9 @@ pub async fn handle(ctx: Ctx, me: String, path: GwPath) -> DavResult {
             "No calendar or address book of yours is here",
         ));
     }
+    if path.owner().is_some() {
+        ctx.app.groupware.ensure_defaults(&me)?;
+    }
     match ctx.method.as_str() {
         "PROPFIND" => propfind::handle(ctx, me, path).await,
         "PROPPATCH" => collections::proppatch(ctx, path).await,
