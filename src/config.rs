@@ -32,6 +32,35 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub mdns: MdnsConfig,
+    pub mail: MailConfig,
+}
+
+/// The SMTP server mail goes out through (reminders, invitations, the test mail).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Host name or IP address; empty = no mail is sent.
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (port 587), `tls` (implicit TLS, port 465) or `none` (loopback relays only).
+    pub security: String,
+    pub username: String,
+    pub password: String,
+    /// The sender, e.g. `Hearth <hearth@example.org>`.
+    pub from: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            host: String::new(),
+            port: 587,
+            security: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            from: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ pub mod dav;
 pub mod files;
 pub mod groupware;
 pub mod http;
+pub mod notify;
 pub mod ocs;
 pub mod state;
 pub mod store;
@@ -101,6 +102,7 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::listen(app.clone(), control_listener));
     let sweeper = tokio::spawn(sweep_loop(app.clone()));
+    let reminders = tokio::spawn(notify::reminder_loop(app.clone()));
     let ports = appliance::mdns::Ports {
         http: listeners
             .http
@@ -130,6 +132,7 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
     http::server::serve(app.clone(), listeners, stop_rx).await;
     control.abort();
     sweeper.abort();
+    reminders.abort();
     if let Some(t) = mdns_task {
         t.abort();
     }

@@ -37,6 +37,7 @@ pub struct App {
     pub files: Files,
     pub locks: LockManager,
     pub groupware: crate::groupware::Groupware,
+    pub notify: crate::notify::Notify,
     /// The HTTPS port actually bound (for redirects from plain HTTP).
     pub https_port: std::sync::OnceLock<u16>,
     /// The local-CA certificate being served, when HTTPS uses the local CA.
@@ -78,6 +79,7 @@ impl App {
         let files = Files::new(store.clone(), blobs.clone());
         let groupware =
             crate::groupware::Groupware::new(store.clone(), config.limits.max_dav_object_bytes);
+        let notify = crate::notify::Notify::new(store.clone(), config.mail.clone());
         Ok(App {
             files,
             config,
@@ -87,6 +89,7 @@ impl App {
             blobs,
             locks: LockManager::default(),
             groupware,
+            notify,
             https_port: std::sync::OnceLock::new(),
             tls_slot: std::sync::OnceLock::new(),
             mdns: std::sync::OnceLock::new(),

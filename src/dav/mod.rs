@@ -11,7 +11,7 @@ mod ifheader;
 mod locks;
 mod propfind;
 mod proppatch;
-mod props;
+pub mod props;
 mod put;
 mod report;
 mod search;

@@ -199,6 +199,100 @@ pub fn busy_periods(text: &str, from: i64, to: i64, out: &mut Vec<(i64, i64)>) {
     }
 }
 
+/// One alarm to fire: when, and about which instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub at: i64,
+    pub summary: String,
+    pub start: i64,
+    /// `DISPLAY`, `EMAIL` or `AUDIO`.
+    pub action: String,
+}
+
+/// The next `max` alarm triggers at or after `from` (DISPLAY, EMAIL and AUDIO alarms of
+/// events and tasks, repeats included), earliest first.
+pub fn triggers(text: &str, from: i64, max: usize) -> Vec<Trigger> {
+    let (Some(cal), Ok(root)) = (super::ical::parse_for_expansion(text), content::parse(text))
+    else {
+        return Vec::new();
+    };
+    let mut flat = Vec::new();
+    preorder(&root, &mut flat);
+    if !flat.iter().any(|c| c.name == "VALARM") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for ev in &cal.expand_dates(Tz::UTC, EXPAND_LIMIT).events {
+        let Some(comp) = flat.get(ev.comp_id as usize) else {
+            continue;
+        };
+        let (s, e) = ev.timestamps();
+        let summary = comp
+            .props_named("SUMMARY")
+            .next()
+            .map(|p| p.text())
+            .unwrap_or_default();
+        for alarm in comp.children.iter().filter(|c| c.name == "VALARM") {
+            let action = alarm
+                .props_named("ACTION")
+                .next()
+                .map(|p| p.value.trim().to_ascii_uppercase())
+                .unwrap_or_else(|| "DISPLAY".into());
+            for at in alarm_times(alarm, s, e) {
+                if at >= from {
+                    out.push(Trigger {
+                        at,
+                        summary: summary.clone(),
+                        start: s,
+                        action: action.clone(),
+                    });
+                }
+            }
+        }
+        if out.len() > max * 4 {
+            break;
+        }
+    }
+    out.sort_by_key(|t| t.at);
+    out.dedup();
+    out.truncate(max);
+    out
+}
+
+/// The trigger times of one alarm for an instance `[start, end)`.
+fn alarm_times(alarm: &Comp, start: i64, end: i64) -> Vec<i64> {
+    let Some(trigger) = alarm.props_named("TRIGGER").next() else {
+        return Vec::new();
+    };
+    let repeat = alarm
+        .props_named("REPEAT")
+        .next()
+        .and_then(|p| p.value.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        .clamp(0, 100);
+    let every = alarm
+        .props_named("DURATION")
+        .next()
+        .and_then(|p| parse_duration(&p.value))
+        .unwrap_or(0);
+    let absolute = trigger
+        .params
+        .iter()
+        .any(|(k, v)| k == "VALUE" && v.eq_ignore_ascii_case("DATE-TIME"));
+    let first = if absolute {
+        parse_utc(&trigger.value)
+    } else {
+        let from_end = trigger
+            .params
+            .iter()
+            .any(|(k, v)| k == "RELATED" && v.eq_ignore_ascii_case("END"));
+        parse_duration(&trigger.value).map(|d| if from_end { end } else { start } + d)
+    };
+    first
+        .map(|t| (0..=repeat).map(|k| t + k * every).collect())
+        .unwrap_or_default()
+}
+
 /// `-PT15M`, `P1D`, `P2W`, … → seconds.
 pub fn parse_duration(v: &str) -> Option<i64> {
     let v = v.trim();
@@ -235,38 +329,11 @@ pub fn parse_duration(v: &str) -> Option<i64> {
 /// Does any alarm of `parent` (a VEVENT/VTODO whose instances are `instances`) trigger
 /// inside `[from, to)`?
 pub fn alarm_in_range(alarm: &Comp, instances: &[(i64, i64)], from: i64, to: i64) -> bool {
-    let Some(trigger) = alarm.props_named("TRIGGER").next() else {
-        return false;
-    };
-    let repeat = alarm
-        .props_named("REPEAT")
-        .next()
-        .and_then(|p| p.value.trim().parse::<i64>().ok())
-        .unwrap_or(0)
-        .clamp(0, 100);
-    let every = alarm
-        .props_named("DURATION")
-        .next()
-        .and_then(|p| parse_duration(&p.value))
-        .unwrap_or(0);
-    let hits = |t: i64| (0..=repeat).any(|k| overlaps(t + k * every, t + k * every, from, to));
-    let absolute = trigger
-        .params
-        .iter()
-        .any(|(k, v)| k == "VALUE" && v.eq_ignore_ascii_case("DATE-TIME"));
-    if absolute {
-        return parse_utc(&trigger.value).is_some_and(hits);
-    }
-    let Some(offset) = parse_duration(&trigger.value) else {
-        return false;
-    };
-    let from_end = trigger
-        .params
-        .iter()
-        .any(|(k, v)| k == "RELATED" && v.eq_ignore_ascii_case("END"));
-    instances
-        .iter()
-        .any(|&(s, e)| hits(if from_end { e } else { s } + offset))
+    instances.iter().any(|&(s, e)| {
+        alarm_times(alarm, s, e)
+            .into_iter()
+            .any(|t| overlaps(t, t, from, to))
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod expand;
 pub mod filter;
 pub mod ical;
 mod model;
+mod reminders;
 pub mod vcard;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 
 pub use model::{Change, Collection, Kind, Object};
+pub use reminders::Reminder;
 
 use crate::store::{
     COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_DATA, COLLID_URI_OBJECT, Store, StoreError,
@@ -234,6 +236,7 @@ impl Groupware {
             tx.delete_prefix_raw(&COLLID_URI_DATA, &prefix)?;
             tx.delete_prefix(&COLLID_UID_URI, &prefix)?;
             tx.delete_prefix(&COLLID_SEQ_CHANGE, &prefix)?;
+            reminders::drop_collection(tx, c.id)?;
             tx.delete(&USERID_KIND_URI_COLLECTION, &key)?;
             Ok(())
         })
@@ -340,6 +343,9 @@ impl Groupware {
             };
             tx.put(&COLLID_URI_OBJECT, &key, &obj)?;
             tx.put_raw(&COLLID_URI_DATA, &key, data)?;
+            if coll.kind == Kind::Calendar {
+                reminders::reindex(tx, coll, uri, Some(text), now())?;
+            }
             record_change(tx, coll, uri, false)?;
             Ok::<_, GroupwareError>(old.is_none())
         })?;
@@ -356,6 +362,7 @@ impl Groupware {
             tx.delete(&COLLID_URI_OBJECT, &key)?;
             tx.delete_raw(&COLLID_URI_DATA, &key)?;
             tx.delete(&COLLID_UID_URI, &obj_key(coll.id, &old.uid))?;
+            reminders::reindex(tx, coll, uri, None, 0)?;
             record_change(tx, coll, uri, true)?;
             Ok(())
         })

@@ -36,6 +36,9 @@ pub enum Endpoint {
     OcsDeleteGroup(OcsVersion, String),
     OcsGetSubAdminsOfGroup(OcsVersion, String),
     OcsGetAppPassword(OcsVersion),
+    /// `apps/notifications/api/v2/notifications[/{id}]`: list, get, dismiss, dismiss all.
+    OcsNotifications(OcsVersion, Option<String>),
+    OcsNotificationsDelete(OcsVersion, Option<String>),
     OcsDeleteAppPassword(OcsVersion),
     OcsNotFound(OcsVersion),
     // Login and the browser pages
@@ -133,6 +136,8 @@ impl Endpoint {
             | OcsDeleteGroup(v, _)
             | OcsGetSubAdminsOfGroup(v, _)
             | OcsGetAppPassword(v)
+            | OcsNotifications(v, _)
+            | OcsNotificationsDelete(v, _)
             | OcsDeleteAppPassword(v)
             | OcsNotFound(v) => Some(*v),
             _ => None,
@@ -277,6 +282,18 @@ fn route_ocs(m: &Method, v: OcsVersion, rest: &[&str]) -> Endpoint {
         (x, ["cloud", "groups", gid, "subadmins"]) if x == get => OcsGetSubAdminsOfGroup(v, s(gid)),
         (x, ["core", "getapppassword"]) if x == get => OcsGetAppPassword(v),
         (x, ["core", "apppassword"]) if x == del => OcsDeleteAppPassword(v),
+        (x, ["apps", "notifications", "api", "v2", "notifications"]) if x == get => {
+            OcsNotifications(v, None)
+        }
+        (x, ["apps", "notifications", "api", "v2", "notifications", id]) if x == get => {
+            OcsNotifications(v, Some(s(id)))
+        }
+        (x, ["apps", "notifications", "api", "v2", "notifications"]) if x == del => {
+            OcsNotificationsDelete(v, None)
+        }
+        (x, ["apps", "notifications", "api", "v2", "notifications", id]) if x == del => {
+            OcsNotificationsDelete(v, Some(s(id)))
+        }
         _ => OcsNotFound(v),
     }
 }

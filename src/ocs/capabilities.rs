@@ -45,6 +45,12 @@ pub fn document(ctx: &Ctx) -> Value {
             // Chunking v1 ("NG") and v2 share one engine (dav/uploads.rs); bulk upload is
             // dav/bulk.rs.
             "dav": dav,
+            // The OCS notifications API (notify/): calendar reminders and, later, shares.
+            "notifications": {
+                "ocs-endpoints": ["list", "get", "delete", "delete-all"],
+                "push": [],
+                "admin-notifications": [],
+            },
             "files": {
                 "bigfilechunking": true,
                 "blacklisted_files": [".htaccess"],

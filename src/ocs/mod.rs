@@ -98,6 +98,8 @@ pub async fn handle(mut ctx: Ctx, endpoint: Endpoint) -> Resp {
             out.result(ctx.app.accounts.user(&uid).map(|u| user_json(&ctx, &u)))
         }
         OcsGetAppPassword(_) => get_app_password(&ctx, &out),
+        OcsNotifications(_, id) => notifications(&ctx, &out, id.as_deref()),
+        OcsNotificationsDelete(_, id) => dismiss_notifications(&ctx, &out, id.as_deref()),
         OcsDeleteAppPassword(_) => delete_app_password(&ctx, &out),
         OcsNotFound(_) => out.fail(998, "Invalid query, please check the syntax. API specifications are here: http://www.freedesktop.org/wiki/Specifications/open-collaboration-services."),
         other => {
@@ -178,5 +180,69 @@ fn delete_app_password(ctx: &Ctx, out: &Out) -> Resp {
             Err(e) => out.err(&e),
         },
         _ => out.fail(403, "Only an app password can delete itself"),
+    }
+}
+
+fn notification_json(uid: &str, n: &crate::notify::Notification) -> Value {
+    json!({
+        "notification_id": n.id,
+        "app": n.app,
+        "user": uid,
+        "datetime": crate::dav::props::iso_date(n.created),
+        "object_type": n.object_type,
+        "object_id": n.object_id,
+        "subject": n.subject,
+        "message": n.message,
+        "link": "",
+        "subjectRich": "",
+        "subjectRichParameters": [],
+        "messageRich": "",
+        "messageRichParameters": [],
+        "icon": "",
+        "shouldNotify": true,
+        "actions": [],
+    })
+}
+
+fn notifications(ctx: &Ctx, out: &Out, id: Option<&str>) -> Resp {
+    let Some(p) = ctx.actor.principal() else {
+        return unauthorized(out.v, out.json);
+    };
+    let list = match ctx.app.notify.list(&p.uid) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "notifications unreadable");
+            return out.fail(996, "Notifications could not be read");
+        }
+    };
+    match id {
+        None => out.ok(Value::Array(
+            list.iter().map(|n| notification_json(&p.uid, n)).collect(),
+        )),
+        Some(id) => match list.iter().find(|n| n.id.to_string() == id) {
+            Some(n) => out.ok(notification_json(&p.uid, n)),
+            None => out.fail(404, "Notification not found"),
+        },
+    }
+}
+
+fn dismiss_notifications(ctx: &Ctx, out: &Out, id: Option<&str>) -> Resp {
+    let Some(p) = ctx.actor.principal() else {
+        return unauthorized(out.v, out.json);
+    };
+    let r = match id {
+        None => ctx.app.notify.dismiss_all(&p.uid),
+        Some(id) => match id.parse::<u64>() {
+            Ok(n) => ctx.app.notify.dismiss(&p.uid, n),
+            Err(_) => return out.fail(404, "Notification not found"),
+        },
+    };
+    match r {
+        Ok(()) => out.ok(json!([])),
+        Err(crate::notify::NotifyError::NotFound) => out.fail(404, "Notification not found"),
+        Err(e) => {
+            tracing::error!(error = %e, "notification dismissal failed");
+            out.fail(996, "Notifications could not be changed")
+        }
     }
 }

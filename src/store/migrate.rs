@@ -3,12 +3,12 @@
 use super::{Result, Store, StoreError, tables};
 
 /// The schema this build writes. Bump it and append a step to `STEPS` for every change.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 type Step = fn(&super::WriteTx) -> Result<()>;
 
 /// `STEPS[n]` migrates schema `n` to `n + 1`.
-const STEPS: [Step; 3] = [v0_to_v1, v1_to_v2, v2_to_v3];
+const STEPS: [Step; 4] = [v0_to_v1, v1_to_v2, v2_to_v3, v3_to_v4];
 
 fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
     // Creating every table up front means read transactions never meet a missing table.
@@ -47,6 +47,15 @@ fn v2_to_v3(tx: &super::WriteTx) -> Result<()> {
     t.open_table(tables::COLLID_URI_DATA.def)?;
     t.open_table(tables::COLLID_UID_URI.def)?;
     t.open_table(tables::COLLID_SEQ_CHANGE.def)?;
+    Ok(())
+}
+
+/// Notifications and calendar reminders.
+fn v3_to_v4(tx: &super::WriteTx) -> Result<()> {
+    let t = &tx.0;
+    t.open_table(tables::USERID_NOTIFID_NOTIFICATION.def)?;
+    t.open_table(tables::ALARMTIME_REMINDER.def)?;
+    t.open_table(tables::COLLID_URI_ALARMKEYS.def)?;
     Ok(())
 }
 

@@ -249,6 +249,11 @@ impl WriteTx {
         Ok(())
     }
 
+    pub fn get_raw(&self, table: &RawTable, key: &str) -> Result<Option<Vec<u8>>> {
+        let t = self.0.open_table(table.def)?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
     pub fn put_raw(&self, table: &RawTable, key: &str, value: &[u8]) -> Result<()> {
         let mut t = self.0.open_table(table.def)?;
         t.insert(key, value)?;

@@ -52,3 +52,13 @@ pub const COLLID_URI_DATA: RawTable = RawTable::new("collid_uri_data");
 pub const COLLID_UID_URI: Table<String> = Table::new("collid_uid_uri");
 /// collection id (16 hex) `\0` change number (16 hex) → which object changed (sync-collection).
 pub const COLLID_SEQ_CHANGE: Table<crate::groupware::Change> = Table::new("collid_seq_change");
+/// uid `\0` notification id (16 hex) → a notification (OCS notifications API).
+pub const USERID_NOTIFID_NOTIFICATION: Table<crate::notify::Notification> =
+    Table::new("userid_notifid_notification");
+/// trigger time (16 hex, biased by 2^63) `\0` collection id (16 hex) `\0` object uri `\0` n →
+/// a reminder to fire.
+pub const ALARMTIME_REMINDER: Table<crate::groupware::Reminder> = Table::new("alarmtime_reminder");
+/// collection id (16 hex) `\0` object uri → the reminder keys of that object.
+pub const COLLID_URI_ALARMKEYS: Table<Vec<String>> = Table::new("collid_uri_alarmkeys");
+
+impl super::Record for Vec<String> {}

@@ -10,6 +10,15 @@
 . "$(dirname "$0")/lib.sh"
 
 PYBIN=$(bash "$INTEROP_DIR/pyenv.sh") || { echo "FAIL python clients"; echo "0 passed, 1 failed"; exit 1; }
+# A real SMTP server on loopback for reminders and invitations (aiosmtpd).
+MAILDIR=$(mktmp)/mail
+SMTP_PORT=$("$PYBIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$PYBIN/python" "$INTEROP_DIR/smtp_sink.py" "$SMTP_PORT" "$MAILDIR" >"$ARTIFACTS/groupware-smtp.log" 2>&1 &
+SMTP_PID=$!
+trap 'rc=$?; kill $SMTP_PID 2>/dev/null; (exit $rc); _cleanup' EXIT
+for _ in $(seq 1 100); do grep -q 'smtp sink' "$ARTIFACTS/groupware-smtp.log" && break; sleep 0.1; done
+export HEARTH_MAIL_HOST=127.0.0.1 HEARTH_MAIL_PORT=$SMTP_PORT HEARTH_MAIL_SECURITY=none
+export HEARTH_MAIL_FROM='Hearth <hearth@family.test>'
 start_server || exit 1
 AUTH=(-u "$ADMIN_USER:$ADMIN_PASS")
 CALS=$BASE/remote.php/dav/calendars/$ADMIN_USER
@@ -125,6 +134,23 @@ check "idle sync: requests were made (it did look)" grep -q 'PROPFIND\|REPORT' "
 after=$(find "$vd/cal" "$vd/book" -type f -newer "$vd/config" -printf '%p %T@\n' | sort | md5sum)
 check "idle sync: no local file touched" test "$before" = "$after"
 check "idle sync: vdirsyncer reports no copy/update/delete" bash -c "! grep -Eiq 'copying|updating|deleting' '$ARTIFACTS/groupware-vdirsyncer-idle.txt'"
+
+# --- reminders: a notification and an e-mail, exactly once --------------------------------------
+curl -sf "${AUTH[@]}" -H 'OCS-APIRequest: true' -X PUT -d key=email -d value=alice@family.test \
+  "$BASE/ocs/v2.php/cloud/users/$ADMIN_USER" -o /dev/null
+start=$(date -u -d '+10 minutes 4 seconds' +%Y%m%dT%H%M%SZ)
+printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:remind-1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:%s\r\nDURATION:PT30M\r\nSUMMARY:Dentist\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Dentist\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' "$start" |
+  curl -sf "${AUTH[@]}" -T - "$CALS/personal/remind-1.ics" -o /dev/null
+notes() { curl -sf "${AUTH[@]}" -H 'OCS-APIRequest: true' "$BASE/ocs/v2.php/apps/notifications/api/v2/notifications?format=json"; }
+for _ in $(seq 1 40); do notes | grep -q 'Reminder: Dentist' && break; sleep 0.5; done
+sleep 5 # time for a second (wrong) firing to show up
+notes >"$ARTIFACTS/groupware-notifications.json"
+check "reminder: one notification (OCS notifications API)" test "$(grep -o 'Reminder: Dentist' "$ARTIFACTS/groupware-notifications.json" | wc -l)" = 1
+check "reminder: one e-mail to alice@family.test" test "$(grep -l 'Reminder: Dentist' "$MAILDIR"/*.eml 2>/dev/null | wc -l)" = 1
+check "reminder: mail addressed to the owner" grep -rqs 'X-Envelope-To: alice@family.test' "$MAILDIR"
+nid=$(grep -o '"notification_id":[0-9]*' "$ARTIFACTS/groupware-notifications.json" | head -1 | cut -d: -f2)
+check "notification dismissed" test "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" -H 'OCS-APIRequest: true' -X DELETE "$BASE/ocs/v2.php/apps/notifications/api/v2/notifications/$nid")" = 200
+check "notification list empty after dismissal" bash -c "! curl -sf -u '$ADMIN_USER:$ADMIN_PASS' -H 'OCS-APIRequest: true' '$BASE/ocs/v2.php/apps/notifications/api/v2/notifications?format=json' | grep -q Dentist"
 
 # --- hostile input ---------------------------------------------------------------------------
 code() { curl -s -o "$ARTIFACTS/groupware-last-body.txt" -w '%{http_code}' "${AUTH[@]}" "$@"; }

@@ -1,0 +1,194 @@
+//! Notifications (the OCS notifications API the mobile apps and the web poll) and mail through
+//! the configured SMTP server. Services call [`Notify::notify`]; nothing here knows HTTP.
+
+pub mod mail;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::MailConfig;
+use crate::store::{Record, Store, StoreError, USERID_NOTIFID_NOTIFICATION};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: u64,
+    /// The app it comes from, as Nextcloud names them (`dav` for calendar reminders).
+    pub app: String,
+    pub subject: String,
+    pub message: String,
+    /// What it is about (`calendar-object`), and which one.
+    pub object_type: String,
+    pub object_id: String,
+    /// Unix seconds.
+    pub created: i64,
+}
+
+impl Record for Notification {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("no such notification")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Notify {
+    store: Arc<Store>,
+    pub mail: MailConfig,
+}
+
+/// Most notifications kept per user; the oldest go first.
+const KEEP: usize = 500;
+
+impl Notify {
+    pub fn new(store: Arc<Store>, mail: MailConfig) -> Notify {
+        Notify { store, mail }
+    }
+
+    pub fn notify(
+        &self,
+        uid: &str,
+        app: &str,
+        subject: &str,
+        message: &str,
+        object: (&str, &str),
+    ) -> Result<u64, NotifyError> {
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.store.write(|tx| {
+            let id = tx.next_id("notification_seq")?;
+            tx.put(
+                &USERID_NOTIFID_NOTIFICATION,
+                &format!("{uid}\0{id:016x}"),
+                &Notification {
+                    id,
+                    app: app.to_owned(),
+                    subject: subject.to_owned(),
+                    message: message.to_owned(),
+                    object_type: object.0.to_owned(),
+                    object_id: object.1.to_owned(),
+                    created,
+                },
+            )?;
+            let keys = tx.keys(&USERID_NOTIFID_NOTIFICATION, &format!("{uid}\0"))?;
+            for old in keys.iter().take(keys.len().saturating_sub(KEEP)) {
+                tx.delete(&USERID_NOTIFID_NOTIFICATION, old)?;
+            }
+            Ok::<_, NotifyError>(id)
+        })
+    }
+
+    /// A user's notifications, newest first.
+    pub fn list(&self, uid: &str) -> Result<Vec<Notification>, NotifyError> {
+        let mut out = Vec::new();
+        self.store.read(|tx| {
+            tx.scan(&USERID_NOTIFID_NOTIFICATION, &format!("{uid}\0"), |_, n| {
+                out.push(n);
+                true
+            })
+        })?;
+        out.reverse();
+        Ok(out)
+    }
+
+    pub fn dismiss(&self, uid: &str, id: u64) -> Result<(), NotifyError> {
+        self.store.write(|tx| {
+            if tx.delete(&USERID_NOTIFID_NOTIFICATION, &format!("{uid}\0{id:016x}"))? {
+                Ok(())
+            } else {
+                Err(NotifyError::NotFound)
+            }
+        })
+    }
+
+    pub fn dismiss_all(&self, uid: &str) -> Result<(), NotifyError> {
+        self.store.write(|tx| {
+            tx.delete_prefix(&USERID_NOTIFID_NOTIFICATION, &format!("{uid}\0"))?;
+            Ok(())
+        })
+    }
+}
+
+/// Fires calendar reminders: every few seconds, the due ones become a notification for the
+/// calendar's owner and, for EMAIL alarms or when the owner has an address and mail is set
+/// up, an e-mail. Each reminder is taken out of the index before it is delivered (at most
+/// once; a crash in between loses one reminder rather than repeating it).
+pub async fn reminder_loop(app: Arc<crate::state::App>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let a = app.clone();
+        let due =
+            match tokio::task::spawn_blocking(move || a.groupware.take_due_reminders(now, 100))
+                .await
+            {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reminders: index unreadable");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+        for r in due {
+            deliver(&app, r).await;
+        }
+    }
+}
+
+async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
+    let when = crate::groupware::expand::utc_stamp(r.start);
+    let when = format!(
+        "{}-{}-{} {}:{} UTC",
+        &when[0..4],
+        &when[4..6],
+        &when[6..8],
+        &when[9..11],
+        &when[11..13]
+    );
+    let subject = format!(
+        "Reminder: {}",
+        if r.summary.is_empty() {
+            "(untitled)"
+        } else {
+            &r.summary
+        }
+    );
+    let message = format!(
+        "{} starts at {when}.",
+        if r.summary.is_empty() {
+            "An event"
+        } else {
+            &r.summary
+        }
+    );
+    let object = format!("{}/{}", r.calendar, r.uri);
+    if let Err(e) = app.notify.notify(
+        &r.owner,
+        "dav",
+        &subject,
+        &message,
+        ("calendar-object", &object),
+    ) {
+        tracing::warn!(error = %e, user = %r.owner, "reminder notification failed");
+    }
+    let email = app
+        .accounts
+        .user(&r.owner)
+        .ok()
+        .and_then(|u| u.email)
+        .filter(|e| !e.is_empty());
+    if let (Some(to), false) = (email, app.notify.mail.host.is_empty()) {
+        match mail::send(&app.notify.mail, &to, &subject, &message, None).await {
+            Ok(()) => tracing::info!(user = %r.owner, summary = %r.summary, "reminder mailed"),
+            Err(e) => tracing::warn!(error = %e, user = %r.owner, "reminder mail failed"),
+        }
+    }
+    tracing::info!(user = %r.owner, summary = %r.summary, action = %r.action, "reminder fired");
+}
