@@ -209,7 +209,7 @@ fn options() -> Resp {
     for (k, v) in [
         (
             "dav",
-            "1, 2, 3, extended-mkcol, access-control, calendar-access, addressbook",
+            "1, 2, 3, extended-mkcol, access-control, calendar-access, calendar-auto-schedule, addressbook",
         ),
         ("ms-author-via", "DAV"),
         ("accept-ranges", "bytes"),

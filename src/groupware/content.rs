@@ -169,6 +169,40 @@ fn split_params(head: &str) -> Vec<String> {
     out
 }
 
+/// Writes a property back as one content line (unfolded).
+pub fn write_prop(out: &mut String, p: &Prop) {
+    out.push_str(&p.name);
+    for (k, v) in &p.params {
+        out.push(';');
+        out.push_str(k);
+        if !v.is_empty() {
+            out.push('=');
+            if v.contains([':', ';', ',']) {
+                out.push('"');
+                out.push_str(v);
+                out.push('"');
+            } else {
+                out.push_str(v);
+            }
+        }
+    }
+    out.push(':');
+    out.push_str(&p.value);
+    out.push_str("\r\n");
+}
+
+/// Writes a component back, properties and sub-components in order.
+pub fn write_comp(out: &mut String, c: &Comp) {
+    out.push_str(&format!("BEGIN:{}\r\n", c.name));
+    for p in &c.props {
+        write_prop(out, p);
+    }
+    for ch in &c.children {
+        write_comp(out, ch);
+    }
+    out.push_str(&format!("END:{}\r\n", c.name));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use calcard::common::timezone::Tz;
 
-use super::content::{self, Comp, Prop};
+use super::content::{self, Comp, Prop, write_comp, write_prop};
 use super::ical::{EXPAND_LIMIT, overlaps};
 
 /// `20060104T000000Z` → Unix seconds (UTC only, as RFC 4791 requires for time-range).
@@ -67,38 +67,6 @@ fn preorder<'a>(c: &'a Comp, out: &mut Vec<&'a Comp>) {
     for ch in &c.children {
         preorder(ch, out);
     }
-}
-
-fn write_prop(out: &mut String, p: &Prop) {
-    out.push_str(&p.name);
-    for (k, v) in &p.params {
-        out.push(';');
-        out.push_str(k);
-        if !v.is_empty() {
-            out.push('=');
-            if v.contains([':', ';', ',']) {
-                out.push('"');
-                out.push_str(v);
-                out.push('"');
-            } else {
-                out.push_str(v);
-            }
-        }
-    }
-    out.push(':');
-    out.push_str(&p.value);
-    out.push_str("\r\n");
-}
-
-fn write_comp(out: &mut String, c: &Comp) {
-    out.push_str(&format!("BEGIN:{}\r\n", c.name));
-    for p in &c.props {
-        write_prop(out, p);
-    }
-    for ch in &c.children {
-        write_comp(out, ch);
-    }
-    out.push_str(&format!("END:{}\r\n", c.name));
 }
 
 fn is_date_only(p: &Prop) -> bool {

@@ -2,12 +2,13 @@
 //! and the rules (one UID per object and per collection, size limits, supported components).
 //! Knows nothing about HTTP; the DAV surface calls it with the owner already checked.
 
-mod content;
+pub mod content;
 pub mod expand;
 pub mod filter;
 pub mod ical;
 mod model;
 mod reminders;
+pub mod scheduling;
 pub mod vcard;
 
 use std::sync::Arc;

@@ -152,6 +152,17 @@ nid=$(grep -o '"notification_id":[0-9]*' "$ARTIFACTS/groupware-notifications.jso
 check "notification dismissed" test "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" -H 'OCS-APIRequest: true' -X DELETE "$BASE/ocs/v2.php/apps/notifications/api/v2/notifications/$nid")" = 200
 check "notification list empty after dismissal" bash -c "! curl -sf -u '$ADMIN_USER:$ADMIN_PASS' -H 'OCS-APIRequest: true' '$BASE/ocs/v2.php/apps/notifications/api/v2/notifications?format=json' | grep -q Dentist"
 
+# --- scheduling: alice invites bob (on the box) and carol (outside it) -------------------------
+add_user bob bob-Pass-4711 --email bob@family.test >/dev/null
+out=$ARTIFACTS/groupware-scheduling.txt
+timeout 300 "$PYBIN/python" "$INTEROP_DIR/caldav_scheduling.py" "$BASE" "$ADMIN_USER" "$ADMIN_PASS" bob bob-Pass-4711 >"$out" 2>&1
+check "scheduling with two users (see groupware-scheduling.txt)" grep -q '^[0-9]* passed, 0 failed$' "$out"
+grep -E '^(ok|FAIL)' "$out" | sed 's/^/  scheduling: /'
+for _ in $(seq 1 20); do [ "$(grep -l 'carol@elsewhere.test' "$MAILDIR"/*.eml 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.5; done
+check "iMIP: carol got the invitation (METHOD:REQUEST) by mail" bash -c "grep -l 'X-Envelope-To: carol@elsewhere.test' '$MAILDIR'/*.eml | xargs grep -l 'METHOD:REQUEST' | grep -q ."
+check "iMIP: carol got the cancellation (METHOD:CANCEL)" bash -c "grep -l 'X-Envelope-To: carol@elsewhere.test' '$MAILDIR'/*.eml | xargs grep -l 'METHOD:CANCEL' | grep -q ."
+check "iMIP: bob (on the box) got no mail" bash -c "! grep -l 'X-Envelope-To: bob@family.test' '$MAILDIR'/*.eml 2>/dev/null | grep -q ."
+
 # --- hostile input ---------------------------------------------------------------------------
 code() { curl -s -o "$ARTIFACTS/groupware-last-body.txt" -w '%{http_code}' "${AUTH[@]}" "$@"; }
 check "malformed iCalendar → 403 valid-calendar-data" bash -c "[ \"\$(printf 'BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nthis is not\r\n' | curl -s -o /dev/null -w '%{http_code}' -u '$ADMIN_USER:$ADMIN_PASS' -T - '$CALS/personal/bad.ics')\" = 403 ]"
@@ -175,6 +186,7 @@ bomb='<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&
 check "XML bomb → 400" test "$(code -X REPORT -H 'Depth: 1' -d "$bomb" "$CALS/personal/")" = 400
 check "bad time-range → 400" test "$(code -X REPORT -H 'Depth: 1' -d "${q/00010101T000000Z/yesterday}" "$CALS/personal/")" = 400
 check "someone else's calendar → 404" test "$(code -X PROPFIND "$BASE/remote.php/dav/calendars/nobody/personal/")" = 404
+check "bob cannot read alice's calendar → 404" test "$(curl -s -o /dev/null -w '%{http_code}' -u bob:bob-Pass-4711 -X PROPFIND "$CALS/personal/")" = 404
 check "no credentials → 401" test "$(curl -s -o /dev/null -w '%{http_code}' -X PROPFIND "$CALS/")" = 401
 check "server still alive" curl -sf -o /dev/null "$BASE/status.php"
 

@@ -103,6 +103,11 @@ pub async fn make(mut ctx: Ctx, path: GwPath) -> DavResult {
             "Calendars are made in /remote.php/dav/calendars/{user}/, address books in /remote.php/dav/addressbooks/users/{user}/",
         ));
     };
+    if *kind == Kind::Calendar && uri == crate::groupware::scheduling::INBOX {
+        return Err(DavError::method_not_allowed(
+            "\"inbox\" is the schedule inbox",
+        ));
+    }
     let body = crate::dav::xml_body(&mut ctx).await?;
     let mkcalendar = ctx.method.as_str() == "MKCALENDAR";
     if mkcalendar && *kind != Kind::Calendar {

@@ -6,8 +6,12 @@ use super::GwPath;
 use super::propfind::content_type;
 use crate::dav::props::http_date;
 use crate::dav::{DavError, DavResult};
+use std::sync::Arc;
+
+use crate::groupware::scheduling::Outgoing;
 use crate::groupware::{Conditions, GroupwareError, Kind, Precondition};
 use crate::http::{BodyError, Ctx, response};
+use crate::state::App;
 
 fn object_path(path: &GwPath) -> Result<(Kind, &str, &str, &str), DavError> {
     match path {
@@ -101,11 +105,25 @@ pub async fn put(mut ctx: Ctx, path: GwPath) -> DavResult {
     let owned_uri = uri.to_owned();
     // Parsing and recurrence expansion are CPU work: keep them off the I/O threads.
     let app2 = app.clone();
-    let (created, etag) = tokio::task::spawn_blocking(move || {
-        app2.groupware.put_object(&c, &owned_uri, &data, &cond)
+    let (created, etag, outgoing) = tokio::task::spawn_blocking(move || {
+        let (created, etag) = app2.groupware.put_object(&c, &owned_uri, &data, &cond)?;
+        let outgoing = if c.kind == Kind::Calendar {
+            let text = String::from_utf8_lossy(&data);
+            let (mine, resolve) = addresses(&app2, &c.owner);
+            app2.groupware
+                .schedule_after_put(&c, &owned_uri, &text, &mine, &resolve)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "scheduling after PUT failed");
+                    Vec::new()
+                })
+        } else {
+            Vec::new()
+        };
+        Ok::<_, GroupwareError>((created, etag, outgoing))
     })
     .await
     .map_err(|_| DavError::bad_request("the object could not be processed"))??;
+    send_imip(&app, outgoing);
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -120,10 +138,73 @@ pub async fn delete(ctx: Ctx, path: GwPath) -> DavResult {
     let (kind, uid, coll, uri) = object_path(&path)?;
     let gw = &ctx.app.groupware;
     let c = gw.collection(uid, kind, coll)?;
+    let old = gw.object_data(c.id, uri)?;
     gw.delete_object(&c, uri, &conditions(&ctx))?;
+    if let (Kind::Calendar, Some(old)) = (kind, old) {
+        let (mine, resolve) = addresses(&ctx.app, &c.owner);
+        match gw.schedule_after_delete(&c, &String::from_utf8_lossy(&old), &mine, &resolve) {
+            Ok(out) => send_imip(&ctx.app, out),
+            Err(e) => tracing::warn!(error = %e, "scheduling after DELETE failed"),
+        }
+    }
     Ok(response::with(
         StatusCode::NO_CONTENT,
         "text/plain; charset=utf-8",
         "",
     ))
+}
+
+/// The owner's calendar addresses, and a lookup from an address to a user of the box.
+fn addresses(
+    app: &Arc<App>,
+    owner: &str,
+) -> (Vec<String>, impl Fn(&str) -> Option<String> + use<>) {
+    let mut mine = vec![super::principal_href(owner).to_ascii_lowercase()];
+    if let Some(e) = app.accounts.user(owner).ok().and_then(|u| u.email) {
+        mine.push(e.to_ascii_lowercase());
+    }
+    let app = app.clone();
+    let resolve = move |addr: &str| -> Option<String> {
+        if let Some(rest) = addr.strip_prefix("/remote.php/dav/principals/users/") {
+            let uid = rest.trim_end_matches('/');
+            return app.accounts.user(uid).ok().map(|u| u.uid);
+        }
+        if !addr.contains('@') {
+            return None;
+        }
+        app.accounts
+            .find_login(addr)
+            .ok()
+            .flatten()
+            .filter(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(addr))
+            })
+            .map(|u| u.uid)
+    };
+    (mine, resolve)
+}
+
+/// Sends iMIP mails in the background (a slow mail server never holds up a PUT).
+fn send_imip(app: &Arc<App>, out: Vec<Outgoing>) {
+    for m in out {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let text = format!(
+                "{}\n\nThe invitation is attached; open it with your calendar app.",
+                m.subject
+            );
+            let cal = crate::notify::mail::Calendar {
+                method: m.method.to_owned(),
+                text: m.ics,
+            };
+            match crate::notify::mail::send(&app.notify.mail, &m.to, &m.subject, &text, Some(cal))
+                .await
+            {
+                Ok(()) => tracing::info!(to = %m.to, method = m.method, "iMIP mail sent"),
+                Err(e) => tracing::warn!(to = %m.to, error = %e, "iMIP mail not sent"),
+            }
+        });
+    }
 }

@@ -194,6 +194,11 @@ pub fn value(app: &App, me: &str, res: &Res<'_>, name: &str) -> Option<String> {
                     Some(s)
                 }
                 (NS_CAL, "calendar-user-type") => Some("INDIVIDUAL".into()),
+                (NS_CAL, "schedule-inbox-URL") => Some(href(&format!(
+                    "{}{}/",
+                    home_href(Kind::Calendar, &u.uid),
+                    crate::groupware::scheduling::INBOX
+                ))),
                 ("http://sabredav.org/ns", "email-address") => u.email.as_deref().map(escape),
                 _ => None,
             }
@@ -226,6 +231,9 @@ pub fn value(app: &App, me: &str, res: &Res<'_>, name: &str) -> Option<String> {
 fn collection_value(c: &Collection, ns: &str, local: &str) -> Option<String> {
     let cal = c.kind == Kind::Calendar;
     match (ns, local) {
+        (NS_DAV, "resourcetype") if cal && c.uri == crate::groupware::scheduling::INBOX => {
+            Some("<d:collection/><cal:schedule-inbox/>".into())
+        }
         (NS_DAV, "resourcetype") => Some(if cal {
             "<d:collection/><cal:calendar/>".into()
         } else {
