@@ -261,3 +261,113 @@ fn data_survives_a_restart_and_stays_private() {
 
 #[path = "common/golden.rs"]
 mod golden;
+
+fn share_body(sharee: &str, write: bool) -> String {
+    format!(
+        r#"<?xml version="1.0"?><o:share xmlns:d="DAV:" xmlns:o="http://owncloud.org/ns"><o:set><d:href>{sharee}</d:href>{}</o:set></o:share>"#,
+        if write { "<o:read-write/>" } else { "" }
+    )
+}
+
+#[test]
+fn sharing_with_users_and_groups() {
+    let s = Server::installed();
+    s.add_user("bob", "bob-password-1", &["--group", "family"]);
+    s.add_user("eve", "eve-password-1", &[]);
+    let bob = |m: &str, p: &str| s.req(m, p).basic("bob", "bob-password-1");
+    dav(&s, "PUT", &format!("{CAL}/e.ics"))
+        .body(event("e", "20260105T100000Z", "Shared"))
+        .send();
+    let mk = dav(&s, "MKCALENDAR", "/remote.php/dav/calendars/admin/family/").send();
+    assert_eq!(mk.status, 201);
+    // Read-only to bob directly, read-write to the group "family".
+    let r = dav(&s, "POST", &format!("{CAL}/"))
+        .header("Content-Type", "application/xml")
+        .body(share_body("principal:principals/users/bob", false))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = dav(&s, "POST", "/remote.php/dav/calendars/admin/family/")
+        .body(share_body("principal:principals/groups/family", true))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let bad = dav(&s, "POST", &format!("{CAL}/"))
+        .body(share_body("principal:principals/users/nobody", false))
+        .send();
+    assert_eq!(bad.status, 400);
+    let invite = dav(&s, "PROPFIND", &format!("{CAL}/"))
+        .header("Depth", "0")
+        .body(r#"<d:propfind xmlns:d="DAV:" xmlns:o="http://owncloud.org/ns"><d:prop><o:invite/></d:prop></d:propfind>"#)
+        .send();
+    assert!(invite.text().contains("principal:principals/users/bob"));
+    // bob sees both in his home, with the right privileges.
+    let home = bob("PROPFIND", "/remote.php/dav/calendars/bob/")
+        .header("Depth", "1")
+        .body(r#"<d:propfind xmlns:d="DAV:" xmlns:o="http://owncloud.org/ns"><d:prop><d:displayname/><d:current-user-privilege-set/><o:owner-principal/><o:read-only/></d:prop></d:propfind>"#)
+        .send();
+    let t = home.text();
+    assert!(
+        t.contains("/remote.php/dav/calendars/bob/personal_shared_by_admin/"),
+        "{t}"
+    );
+    assert!(
+        t.contains("/remote.php/dav/calendars/bob/family_shared_by_admin/"),
+        "{t}"
+    );
+    let ro = "/remote.php/dav/calendars/bob/personal_shared_by_admin";
+    let rw = "/remote.php/dav/calendars/bob/family_shared_by_admin";
+    let got = bob("GET", &format!("{ro}/e.ics")).send();
+    assert_eq!(got.status, 200);
+    assert!(got.text().contains("Shared"));
+    let q = bob("REPORT", &format!("{ro}/"))
+        .header("Depth", "1")
+        .body(r#"<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/></d:prop><c:filter><c:comp-filter name="VCALENDAR"/></c:filter></c:calendar-query>"#)
+        .send();
+    assert!(
+        q.text().contains(&format!("{ro}/e.ics")),
+        "hrefs stay in bob's home: {}",
+        q.text()
+    );
+    assert_eq!(
+        bob("PUT", &format!("{ro}/x.ics"))
+            .body(event("x", "20260105T100000Z", "x"))
+            .send()
+            .status,
+        403,
+        "read-only share refuses writes"
+    );
+    assert_eq!(bob("DELETE", &format!("{ro}/e.ics")).send().status, 403);
+    assert_eq!(
+        bob("PUT", &format!("{rw}/b.ics"))
+            .body(event("b", "20260105T100000Z", "From bob"))
+            .send()
+            .status,
+        201
+    );
+    let seen = dav(&s, "GET", "/remote.php/dav/calendars/admin/family/b.ics").send();
+    assert!(seen.text().contains("From bob"));
+    // eve sees nothing; bob's "Unshare from me" hides it from him only.
+    let eve = s
+        .req("PROPFIND", "/remote.php/dav/calendars/eve/")
+        .basic("eve", "eve-password-1")
+        .header("Depth", "1")
+        .send();
+    assert!(!eve.text().contains("shared_by"));
+    assert_eq!(
+        s.req("GET", &format!("{ro}/e.ics"))
+            .basic("eve", "eve-password-1")
+            .send()
+            .status,
+        404
+    );
+    assert_eq!(bob("DELETE", &format!("{rw}/")).send().status, 204);
+    let home = bob("PROPFIND", "/remote.php/dav/calendars/bob/")
+        .header("Depth", "1")
+        .send();
+    assert!(!home.text().contains("family_shared_by_admin"));
+    assert_eq!(
+        dav(&s, "GET", "/remote.php/dav/calendars/admin/family/b.ics")
+            .send()
+            .status,
+        200
+    );
+}

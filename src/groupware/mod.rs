@@ -9,13 +9,14 @@ pub mod ical;
 mod model;
 mod reminders;
 pub mod scheduling;
+mod sharing;
 pub mod vcard;
 
 use std::sync::Arc;
 
 use md5::{Digest, Md5};
 
-pub use model::{Change, Collection, Kind, Object};
+pub use model::{Change, Collection, Kind, Object, Share, SharedView};
 pub use reminders::Reminder;
 
 use crate::store::{
@@ -436,6 +437,9 @@ fn new_collection(
         seq: 0,
         dead: Default::default(),
         created: now(),
+        shares: Vec::new(),
+        declined: Vec::new(),
+        view: None,
     })
 }
 

@@ -51,9 +51,50 @@ pub struct Collection {
     #[serde(default)]
     pub dead: BTreeMap<String, String>,
     pub created: i64,
+    /// Who else sees it: `users/{uid}` or `groups/{gid}`, read-only or read-write.
+    #[serde(default)]
+    pub shares: Vec<Share>,
+    /// Users who chose "Unshare from me" on a group share.
+    #[serde(default)]
+    pub declined: Vec<String>,
+    /// How the caller sees it (not stored): set when a sharee reaches it under their home.
+    #[serde(skip)]
+    pub view: Option<SharedView>,
 }
 
 impl Record for Collection {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub sharee: String,
+    pub write: bool,
+}
+
+/// A shared collection as one sharee sees it: in their own home, under
+/// `{uri}_shared_by_{owner}` (Nextcloud's naming).
+#[derive(Debug, Clone)]
+pub struct SharedView {
+    pub home: String,
+    pub name: String,
+    pub write: bool,
+}
+
+impl Collection {
+    /// The user whose home the caller reached it through.
+    pub fn home_user(&self) -> &str {
+        self.view.as_ref().map_or(&self.owner, |v| &v.home)
+    }
+    /// Its name in that home.
+    pub fn name(&self) -> &str {
+        self.view.as_ref().map_or(&self.uri, |v| &v.name)
+    }
+    pub fn writable(&self) -> bool {
+        self.view.as_ref().is_none_or(|v| v.write)
+    }
+    pub fn is_shared_view(&self) -> bool {
+        self.view.is_some()
+    }
+}
 
 /// A calendar object resource or a vCard.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,9 +6,9 @@ use http::StatusCode;
 use super::render;
 use super::{GwPath, NS_APPLE, NS_CAL, NS_CARD};
 use crate::dav::propfind::multistatus;
-use crate::dav::xml::{El, NS_DAV};
+use crate::dav::xml::{El, NS_DAV, NS_OC};
 use crate::dav::{DavError, DavResult};
-use crate::groupware::{Collection, Kind};
+use crate::groupware::{Collection, Kind, Share};
 use crate::http::{Ctx, response};
 
 /// Applies one property from a `set`; returns an error message when its value is refused.
@@ -169,7 +169,7 @@ pub async fn make(mut ctx: Ctx, path: GwPath) -> DavResult {
     Ok(r)
 }
 
-pub async fn proppatch(mut ctx: Ctx, path: GwPath) -> DavResult {
+pub async fn proppatch(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
     let GwPath::Collection(kind, uid, uri) = &path else {
         return Err(DavError::forbidden(
             "Only calendars and address books take PROPPATCH here",
@@ -186,7 +186,13 @@ pub async fn proppatch(mut ctx: Ctx, path: GwPath) -> DavResult {
     let mut results: Vec<(String, Option<String>)> = Vec::new();
     let gw = &ctx.app.groupware;
     // All or nothing (RFC 4918 §9.2): try on a copy, store only if every change is accepted.
-    let mut c = gw.collection(uid, *kind, uri)?;
+    let mut c = super::collection_for(&ctx, &me, *kind, uri)?;
+    if c.is_shared_view() {
+        return Err(DavError::forbidden(
+            "Only the owner changes the properties of a shared calendar or address book",
+        )
+        .with_condition("need-privileges"));
+    }
     for op in &body.children {
         let set = op.is(NS_DAV, "set");
         if !set && !op.is(NS_DAV, "remove") {
@@ -246,14 +252,94 @@ pub async fn proppatch(mut ctx: Ctx, path: GwPath) -> DavResult {
     Ok(multistatus(response::full(out)))
 }
 
-pub async fn delete(ctx: Ctx, path: GwPath) -> DavResult {
+pub async fn delete(ctx: Ctx, me: String, path: GwPath) -> DavResult {
     let GwPath::Collection(kind, uid, uri) = &path else {
         return Err(DavError::forbidden("This cannot be deleted"));
     };
-    ctx.app.groupware.delete_collection(uid, *kind, uri)?;
+    let c = super::collection_for(&ctx, &me, *kind, uri)?;
+    if c.is_shared_view() {
+        // A sharee deleting a shared collection means "Unshare from me".
+        ctx.app.groupware.unshare_from_me(&c, &me)?;
+    } else {
+        ctx.app.groupware.delete_collection(uid, *kind, uri)?;
+    }
     Ok(response::with(
         StatusCode::NO_CONTENT,
         "text/plain; charset=utf-8",
         "",
     ))
+}
+
+/// POST on a collection: the sharing request of Nextcloud's apps and DAVx5
+/// (`<oc:share><oc:set><d:href>principal:principals/users/bob</d:href><oc:read-write/>…`).
+pub async fn post(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
+    let GwPath::Collection(kind, _, uri) = &path else {
+        return Err(DavError::method_not_allowed(
+            "POST works on a calendar or an address book",
+        ));
+    };
+    let body = crate::dav::xml_body(&mut ctx)
+        .await?
+        .ok_or_else(|| DavError::bad_request("POST needs a share body"))?;
+    if !body.is(NS_OC, "share") {
+        return Err(DavError::bad_request(
+            "the body must be an oc:share element",
+        ));
+    }
+    let c = super::collection_for(&ctx, &me, *kind, uri)?;
+    if c.is_shared_view() {
+        return Err(
+            DavError::forbidden("Only the owner shares a calendar or address book")
+                .with_condition("need-privileges"),
+        );
+    }
+    let mut set = Vec::new();
+    let mut remove = Vec::new();
+    for op in &body.children {
+        let Some(h) = op.child(NS_DAV, "href") else {
+            continue;
+        };
+        let sharee = sharee_of(&ctx, &h.text_content()).ok_or_else(|| {
+            DavError::bad_request(format!(
+                "{:?} is not a user or group of this box",
+                h.text_content().trim()
+            ))
+        })?;
+        if sharee == format!("users/{me}") {
+            continue;
+        }
+        if op.is(NS_OC, "set") {
+            set.push(Share {
+                sharee,
+                write: op.child(NS_OC, "read-write").is_some(),
+            });
+        } else if op.is(NS_OC, "remove") {
+            remove.push(sharee);
+        }
+    }
+    ctx.app.groupware.share(&c, &set, &remove)?;
+    Ok(response::with(
+        StatusCode::OK,
+        "text/plain; charset=utf-8",
+        "",
+    ))
+}
+
+/// `principal:principals/users/bob`, `/remote.php/dav/principals/groups/family/`,
+/// `mailto:bob@example.org` → `users/bob` / `groups/family`, if that user or group exists.
+fn sharee_of(ctx: &Ctx, href: &str) -> Option<String> {
+    let h = href.trim();
+    if let Some(mail) = h.strip_prefix("mailto:") {
+        let u = ctx.app.accounts.find_login(mail).ok().flatten()?;
+        return Some(format!("users/{}", u.uid));
+    }
+    let h = h.strip_prefix("principal:").unwrap_or(h);
+    let h = h.strip_prefix("/remote.php/dav/").unwrap_or(h);
+    let h = h.trim_matches('/');
+    let h = percent_encoding::percent_decode_str(h).decode_utf8().ok()?;
+    match h.strip_prefix("principals/")?.split_once('/')? {
+        ("users", u) if ctx.app.accounts.user(u).is_ok() => Some(format!("users/{u}")),
+        ("groups", g) if ctx.app.accounts.group(g).is_ok() => Some(format!("groups/{g}")),
+        _ => None,
+    }
 }

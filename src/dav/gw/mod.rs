@@ -83,6 +83,22 @@ impl GwPath {
     }
 }
 
+/// A collection in the caller's home: their own, or one shared with them.
+pub fn collection_for(
+    ctx: &Ctx,
+    me: &str,
+    kind: Kind,
+    name: &str,
+) -> Result<crate::groupware::Collection, DavError> {
+    let groups = ctx
+        .app
+        .accounts
+        .user(me)
+        .map(|u| u.groups)
+        .unwrap_or_default();
+    Ok(ctx.app.groupware.resolve(me, &groups, kind, name)?)
+}
+
 pub fn principal_href(uid: &str) -> String {
     format!(
         "/remote.php/dav/principals/users/{}/",
@@ -130,16 +146,17 @@ pub async fn handle(ctx: Ctx, me: String, path: GwPath) -> DavResult {
     }
     match ctx.method.as_str() {
         "PROPFIND" => propfind::handle(ctx, me, path).await,
-        "PROPPATCH" => collections::proppatch(ctx, path).await,
+        "PROPPATCH" => collections::proppatch(ctx, me, path).await,
         "REPORT" => report::handle(ctx, me, path).await,
         "MKCALENDAR" | "MKCOL" => collections::make(ctx, path).await,
         "DELETE" => match path {
-            GwPath::Collection(..) => collections::delete(ctx, path).await,
-            GwPath::Object(..) => objects::delete(ctx, path).await,
+            GwPath::Collection(..) => collections::delete(ctx, me, path).await,
+            GwPath::Object(..) => objects::delete(ctx, me, path).await,
             _ => Err(DavError::forbidden("This cannot be deleted")),
         },
-        "GET" | "HEAD" => objects::get(ctx, path).await,
-        "PUT" => objects::put(ctx, path).await,
+        "GET" | "HEAD" => objects::get(ctx, me, path).await,
+        "PUT" => objects::put(ctx, me, path).await,
+        "POST" => collections::post(ctx, me, path).await,
         other => Err(DavError::method_not_allowed(format!(
             "{other} is not supported on calendars and address books"
         ))),

@@ -39,15 +39,16 @@ fn conditions(ctx: &Ctx) -> Conditions {
     }
 }
 
-pub async fn get(ctx: Ctx, path: GwPath) -> DavResult {
-    let (kind, uid, coll, uri) = match &path {
-        GwPath::Collection(k, u, c) if ctx.query.split('&').any(|p| p == "export") => {
-            return super::report::export(ctx.app.clone(), *k, u, c);
+pub async fn get(ctx: Ctx, me: String, path: GwPath) -> DavResult {
+    let (kind, _, coll, uri) = match &path {
+        GwPath::Collection(k, _, c) if ctx.query.split('&').any(|p| p == "export") => {
+            let coll = super::collection_for(&ctx, &me, *k, c)?;
+            return super::report::export(ctx.app.clone(), coll);
         }
         p => object_path(p)?,
     };
     let gw = &ctx.app.groupware;
-    let c = gw.collection(uid, kind, coll)?;
+    let c = super::collection_for(&ctx, &me, kind, coll)?;
     let o = gw
         .object(&c, uri)?
         .ok_or_else(|| DavError::not_found("No such object"))?;
@@ -75,11 +76,14 @@ pub async fn get(ctx: Ctx, path: GwPath) -> DavResult {
     Ok(r)
 }
 
-pub async fn put(mut ctx: Ctx, path: GwPath) -> DavResult {
-    let (kind, uid, coll, uri) = object_path(&path)?;
+pub async fn put(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
+    let (kind, _, coll, uri) = object_path(&path)?;
     let app = ctx.app.clone();
     let gw = &app.groupware;
-    let c = gw.collection(uid, kind, coll)?;
+    let c = super::collection_for(&ctx, &me, kind, coll)?;
+    if !c.writable() {
+        return Err(read_only());
+    }
     let limit = gw.max_object_bytes;
     let data = match ctx.body_up_to(limit).await {
         Ok(d) => d,
@@ -107,7 +111,8 @@ pub async fn put(mut ctx: Ctx, path: GwPath) -> DavResult {
     let app2 = app.clone();
     let (created, etag, outgoing) = tokio::task::spawn_blocking(move || {
         let (created, etag) = app2.groupware.put_object(&c, &owned_uri, &data, &cond)?;
-        let outgoing = if c.kind == Kind::Calendar {
+        // Only the owner of a calendar sends invitations from it.
+        let outgoing = if c.kind == Kind::Calendar && !c.is_shared_view() {
             let text = String::from_utf8_lossy(&data);
             let (mine, resolve) = addresses(&app2, &c.owner);
             app2.groupware
@@ -134,13 +139,16 @@ pub async fn put(mut ctx: Ctx, path: GwPath) -> DavResult {
     Ok(r)
 }
 
-pub async fn delete(ctx: Ctx, path: GwPath) -> DavResult {
-    let (kind, uid, coll, uri) = object_path(&path)?;
+pub async fn delete(ctx: Ctx, me: String, path: GwPath) -> DavResult {
+    let (kind, _, coll, uri) = object_path(&path)?;
     let gw = &ctx.app.groupware;
-    let c = gw.collection(uid, kind, coll)?;
+    let c = super::collection_for(&ctx, &me, kind, coll)?;
+    if !c.writable() {
+        return Err(read_only());
+    }
     let old = gw.object_data(c.id, uri)?;
     gw.delete_object(&c, uri, &conditions(&ctx))?;
-    if let (Kind::Calendar, Some(old)) = (kind, old) {
+    if let (Kind::Calendar, Some(old), false) = (kind, old, c.is_shared_view()) {
         let (mine, resolve) = addresses(&ctx.app, &c.owner);
         match gw.schedule_after_delete(&c, &String::from_utf8_lossy(&old), &mine, &resolve) {
             Ok(out) => send_imip(&ctx.app, out),
@@ -207,4 +215,9 @@ fn send_imip(app: &Arc<App>, out: Vec<Outgoing>) {
             }
         });
     }
+}
+
+fn read_only() -> DavError {
+    DavError::forbidden("This calendar or address book is shared with you read-only")
+        .with_condition("need-privileges")
 }

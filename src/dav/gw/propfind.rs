@@ -9,7 +9,7 @@ use super::render::{self, href};
 use super::{GwPath, NS_APPLE, NS_CAL, NS_CARD, NS_CS, collection_href, home_href, principal_href};
 use crate::dav::propfind::multistatus;
 use crate::dav::props::{Want, http_date, parse_want};
-use crate::dav::xml::{NS_DAV, escape, split_clark};
+use crate::dav::xml::{NS_DAV, NS_OC, escape, split_clark};
 use crate::dav::{DavError, DavResult};
 use crate::groupware::{Collection, Kind, Object};
 use crate::http::{Ctx, body, response};
@@ -82,6 +82,7 @@ fn all_names(res: &Res<'_>) -> Vec<String> {
 
 fn privileges(write: bool) -> String {
     let mut names = vec!["read", "read-acl", "read-current-user-privilege-set"];
+    // A read-write sharee may change content, not the collection's properties or its ACL.
     if write {
         names.extend([
             "write",
@@ -244,7 +245,21 @@ fn collection_value(c: &Collection, ns: &str, local: &str) -> Option<String> {
         (NS_DAV, "sync-token") => Some(sync_token(c)),
         (NS_CS, "getctag") => Some(sync_token(c)),
         (NS_DAV, "supported-report-set") => Some(reports(c.kind)),
-        (NS_DAV, "current-user-privilege-set") => Some(privileges(true)),
+        (NS_DAV, "current-user-privilege-set") => Some(privileges(c.writable())),
+        (NS_OC, "owner-principal") => Some(href(&principal_href(&c.owner))),
+        (NS_OC, "read-only") => Some(if c.writable() { "false" } else { "true" }.into()),
+        (NS_OC, "invite") if !c.is_shared_view() => Some(
+            c.shares
+                .iter()
+                .map(|s| {
+                    format!(
+                        "<oc:user><d:href>principal:principals/{}</d:href><oc:invite-accepted/><oc:access>{}</oc:access></oc:user>",
+                        escape(&s.sharee),
+                        if s.write { "<oc:read-write/>" } else { "<oc:read/>" }
+                    )
+                })
+                .collect(),
+        ),
         (NS_CAL, "supported-calendar-component-set") if cal => Some(
             c.components
                 .iter()
@@ -386,15 +401,17 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
                 &want,
             );
             if depth == 1 {
-                for c in gw.collections(uid, *kind)? {
-                    let h = collection_href(*kind, uid, &c.uri);
-                    write(&app, &me, &mut out, &h, &Res::Collection(&c), &want);
+                let groups = app.accounts.user(&me).map(|u| u.groups).unwrap_or_default();
+                let shared = gw.shared_with(&me, &groups, *kind)?;
+                for c in gw.collections(uid, *kind)?.iter().chain(&shared) {
+                    let h = collection_href(*kind, uid, c.name());
+                    write(&app, &me, &mut out, &h, &Res::Collection(c), &want);
                 }
             }
         }
         GwPath::Collection(kind, uid, uri) => {
             gw.ensure_defaults(uid)?;
-            let c = gw.collection(uid, *kind, uri)?;
+            let c = super::collection_for(&ctx, &me, *kind, uri)?;
             let h = collection_href(*kind, uid, uri);
             write(&app, &me, &mut out, &h, &Res::Collection(&c), &want);
             if depth == 1 {
@@ -402,7 +419,7 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
             }
         }
         GwPath::Object(kind, uid, coll, uri) => {
-            let c = gw.collection(uid, *kind, coll)?;
+            let c = super::collection_for(&ctx, &me, *kind, coll)?;
             let o = gw
                 .object(&c, uri)?
                 .ok_or_else(|| DavError::not_found("No such object"))?;
@@ -440,7 +457,7 @@ fn stream_members(
             after = Some(last.clone());
             let mut chunk = String::with_capacity(page.len() * 400);
             for (uri, o) in &page {
-                let h = super::object_href(c.kind, &c.owner, &c.uri, uri);
+                let h = super::object_href(c.kind, c.home_user(), c.name(), uri);
                 write(&app, &me, &mut chunk, &h, &Res::Object(&c, uri, o), &want);
             }
             if tx.send(chunk.into()).await.is_err() {

@@ -33,7 +33,7 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
     if body.is(NS_DAV, "principal-search-property-set") {
         return super::search::search_property_set();
     }
-    let (kind, uid, coll) = match &path {
+    let (kind, _, coll) = match &path {
         GwPath::Collection(k, u, c) => (*k, u.as_str(), c.as_str()),
         GwPath::Object(k, u, c, _) => (*k, u.as_str(), c.as_str()),
         _ => {
@@ -43,7 +43,7 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
             );
         }
     };
-    let c = app.groupware.collection(uid, kind, coll)?;
+    let c = super::collection_for(&ctx, &me, kind, coll)?;
     let want = shape_of(&body).map_err(DavError::bad_request)?;
     match (body.ns.as_str(), body.name.as_str(), kind) {
         (NS_CAL, "calendar-multiget", Kind::Calendar)
@@ -246,7 +246,7 @@ fn write_object(
     shape: &Shape,
     data: Option<&[u8]>,
 ) {
-    let h = object_href(c.kind, &c.owner, &c.uri, uri);
+    let h = object_href(c.kind, c.home_user(), c.name(), uri);
     let res = Res::Object(c, uri, o);
     let names = match &shape.want {
         Want::Props(p) => p.clone(),
@@ -272,7 +272,7 @@ fn write_object(
 }
 
 fn multiget(app: &Arc<App>, me: &str, c: &Collection, body: &El, want: &Shape) -> DavResult {
-    let base = super::collection_href(c.kind, &c.owner, &c.uri);
+    let base = super::collection_href(c.kind, c.home_user(), c.name());
     let mut out = String::from(render::OPEN);
     let hrefs: Vec<&El> = body
         .children
@@ -402,7 +402,7 @@ fn query(app: Arc<App>, me: String, c: Collection, want: Shape, q: Query, limit:
         }
         let mut tail = String::new();
         if truncated {
-            let h = super::collection_href(c.kind, &c.owner, &c.uri);
+            let h = super::collection_href(c.kind, c.home_user(), c.name());
             render::status_response(&mut tail, &h, "507 Insufficient Storage");
         }
         tail.push_str(render::CLOSE);
@@ -462,14 +462,14 @@ fn sync_collection(app: Arc<App>, me: String, c: Collection, body: &El, want: Sh
     let (changes, upto, truncated) = app.groupware.changes_since(&c, since, limit)?;
     let mut out = String::from(render::OPEN);
     for ch in &changes {
-        let h = object_href(c.kind, &c.owner, &c.uri, &ch.uri);
+        let h = object_href(c.kind, c.home_user(), c.name(), &ch.uri);
         match (ch.deleted, app.groupware.object(&c, &ch.uri)?) {
             (false, Some(o)) => write_object(&app, &me, &mut out, &c, (&ch.uri, &o), &want, None),
             _ => render::status_response(&mut out, &h, "404 Not Found"),
         }
     }
     if truncated {
-        let h = super::collection_href(c.kind, &c.owner, &c.uri);
+        let h = super::collection_href(c.kind, c.home_user(), c.name());
         render::status_response(&mut out, &h, "507 Insufficient Storage");
     }
     out.push_str(&format!(
@@ -481,8 +481,8 @@ fn sync_collection(app: Arc<App>, me: String, c: Collection, body: &El, want: Sh
 
 /// `GET …/calendar/?export`: the whole calendar as one `.ics` (time zones once each), or the
 /// whole address book as one `.vcf`, streamed.
-pub fn export(app: Arc<App>, kind: Kind, uid: &str, coll: &str) -> DavResult {
-    let c = app.groupware.collection(uid, kind, coll)?;
+pub fn export(app: Arc<App>, c: Collection) -> DavResult {
+    let kind = c.kind;
     let (tx, rx) = body::channel(4);
     let filename = format!(
         "{}.{}",
