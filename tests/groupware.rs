@@ -371,3 +371,53 @@ fn sharing_with_users_and_groups() {
         200
     );
 }
+
+#[test]
+fn publishing_a_calendar_as_a_link() {
+    let s = Server::installed();
+    dav(&s, "PUT", &format!("{CAL}/p.ics"))
+        .body(event("p", "20260105T100000Z", "Football match"))
+        .send();
+    let r = dav(&s, "POST", &format!("{CAL}/"))
+        .body(r#"<cs:publish-calendar xmlns:cs="http://calendarserver.org/ns/"/>"#)
+        .send();
+    assert_eq!(r.status, 202, "{}", r.text());
+    let p = dav(&s, "PROPFIND", &format!("{CAL}/"))
+        .header("Depth", "0")
+        .body(r#"<d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:publish-url/></d:prop></d:propfind>"#)
+        .send()
+        .text();
+    let start = p
+        .find("/remote.php/dav/public-calendars/")
+        .expect("publish-url");
+    let link = &p[start..start + p[start..].find('<').unwrap()];
+    // Anyone with the link reads the calendar, without a login; nobody writes through it.
+    let ics = s.req("GET", link).send();
+    assert_eq!(ics.status, 200);
+    assert!(
+        ics.header("content-type")
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    assert!(ics.text().contains("Football match") && ics.text().starts_with("BEGIN:VCALENDAR"));
+    assert_eq!(s.req("GET", &format!("{link}?export")).send().status, 200);
+    assert_eq!(
+        s.req("PUT", &format!("{link}/x.ics"))
+            .body("x")
+            .send()
+            .status,
+        404
+    );
+    assert_eq!(s.req("DELETE", link).send().status, 405);
+    assert_eq!(
+        s.req("GET", "/remote.php/dav/public-calendars/guessing")
+            .send()
+            .status,
+        404
+    );
+    let r = dav(&s, "POST", &format!("{CAL}/"))
+        .body(r#"<cs:unpublish-calendar xmlns:cs="http://calendarserver.org/ns/"/>"#)
+        .send();
+    assert_eq!(r.status, 202);
+    assert_eq!(s.req("GET", link).send().status, 404);
+}

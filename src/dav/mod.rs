@@ -39,6 +39,8 @@ pub enum Tree {
     Bulk,
     /// Principals, calendars and address books.
     Groupware(gw::GwPath),
+    /// `/remote.php/dav/public-calendars/{token}`: a published calendar, no login.
+    PublicCalendar(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +79,12 @@ pub fn parse_target(path: &str) -> Option<Target> {
     if area == "bulk" && rest.is_empty() {
         return Some(Target {
             tree: Tree::Bulk,
+            path: String::new(),
+        });
+    }
+    if area == "public-calendars" && !user.is_empty() && below.trim_matches('/').is_empty() {
+        return Some(Target {
+            tree: Tree::PublicCalendar(user.to_owned()),
             path: String::new(),
         });
     }
@@ -142,6 +150,9 @@ async fn dispatch(ctx: Ctx, target: Target) -> DavResult {
     if ctx.method == Method::OPTIONS {
         return Ok(options());
     }
+    if let Tree::PublicCalendar(token) = &target.tree {
+        return gw::public_calendar(ctx, token).await;
+    }
     let Some(me) = ctx.actor.principal().map(|p| p.uid.clone()) else {
         return Err(DavError::new(
             StatusCode::UNAUTHORIZED,
@@ -154,6 +165,7 @@ async fn dispatch(ctx: Ctx, target: Target) -> DavResult {
         Tree::Bulk => bulk::handle(ctx, me).await,
         Tree::Root => gw::handle(ctx, me, gw::GwPath::Root).await,
         Tree::Groupware(p) => gw::handle(ctx, me, p.clone()).await,
+        Tree::PublicCalendar(token) => gw::public_calendar(ctx, token).await,
         Tree::Uploads { user } => {
             if *user != me {
                 return Err(DavError::forbidden("This is not your upload area"));

@@ -20,8 +20,8 @@ pub use model::{Change, Collection, Kind, Object, Share, SharedView};
 pub use reminders::Reminder;
 
 use crate::store::{
-    COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_DATA, COLLID_URI_OBJECT, Store, StoreError,
-    USERID_KIND_URI_COLLECTION, WriteTx,
+    COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_DATA, COLLID_URI_OBJECT, PUBLICTOKEN_COLLKEY,
+    Store, StoreError, USERID_KIND_URI_COLLECTION, WriteTx,
 };
 
 /// The standard precondition a refused object violates (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
@@ -239,6 +239,9 @@ impl Groupware {
             tx.delete_prefix(&COLLID_UID_URI, &prefix)?;
             tx.delete_prefix(&COLLID_SEQ_CHANGE, &prefix)?;
             reminders::drop_collection(tx, c.id)?;
+            if let Some(t) = &c.publish_token {
+                tx.delete(&PUBLICTOKEN_COLLKEY, t)?;
+            }
             tx.delete(&USERID_KIND_URI_COLLECTION, &key)?;
             Ok(())
         })
@@ -416,6 +419,56 @@ impl Groupware {
     }
 }
 
+impl Groupware {
+    /// Publishes a calendar as a read-only link; returns its token (the same one if it was
+    /// published already).
+    pub fn publish(&self, c: &Collection) -> Result<String> {
+        self.store.write(|tx| {
+            let key = coll_key(&c.owner, c.kind, &c.uri);
+            let mut stored = tx
+                .get(&USERID_KIND_URI_COLLECTION, &key)?
+                .ok_or(GroupwareError::NotFound)?;
+            if let Some(t) = &stored.publish_token {
+                return Ok(t.clone());
+            }
+            use rand::Rng;
+            let token: String = rand::thread_rng()
+                .sample_iter(&rand::distributions::Alphanumeric)
+                .take(24)
+                .map(char::from)
+                .collect();
+            stored.publish_token = Some(token.clone());
+            tx.put(&USERID_KIND_URI_COLLECTION, &key, &stored)?;
+            tx.put(&PUBLICTOKEN_COLLKEY, &token, &key)?;
+            Ok(token)
+        })
+    }
+
+    pub fn unpublish(&self, c: &Collection) -> Result<()> {
+        self.store.write(|tx| {
+            let key = coll_key(&c.owner, c.kind, &c.uri);
+            let mut stored = tx
+                .get(&USERID_KIND_URI_COLLECTION, &key)?
+                .ok_or(GroupwareError::NotFound)?;
+            if let Some(t) = stored.publish_token.take() {
+                tx.delete(&PUBLICTOKEN_COLLKEY, &t)?;
+                tx.put(&USERID_KIND_URI_COLLECTION, &key, &stored)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The calendar published under `token`.
+    pub fn published(&self, token: &str) -> Result<Option<Collection>> {
+        Ok(self
+            .store
+            .read(|tx| match tx.get(&PUBLICTOKEN_COLLKEY, token)? {
+                Some(key) => tx.get(&USERID_KIND_URI_COLLECTION, &key),
+                None => Ok(None),
+            })?)
+    }
+}
+
 fn new_collection(
     tx: &WriteTx,
     owner: &str,
@@ -439,6 +492,7 @@ fn new_collection(
         created: now(),
         shares: Vec::new(),
         declined: Vec::new(),
+        publish_token: None,
         view: None,
     })
 }

@@ -57,6 +57,9 @@ pub struct Collection {
     /// Users who chose "Unshare from me" on a group share.
     #[serde(default)]
     pub declined: Vec<String>,
+    /// The secret of its public read-only link, when published.
+    #[serde(default)]
+    pub publish_token: Option<String>,
     /// How the caller sees it (not stored): set when a sharee reaches it under their home.
     #[serde(skip)]
     pub view: Option<SharedView>,

@@ -78,6 +78,11 @@ impl Endpoint {
     /// Whether the endpoint needs an authenticated user (checked once, centrally).
     pub fn needs_user(&self) -> bool {
         use Endpoint::*;
+        if let Dav(t) = self
+            && matches!(t.tree, crate::dav::Tree::PublicCalendar(_))
+        {
+            return false;
+        }
         !matches!(
             self,
             Status

@@ -56,6 +56,7 @@ fn v3_to_v4(tx: &super::WriteTx) -> Result<()> {
     t.open_table(tables::USERID_NOTIFID_NOTIFICATION.def)?;
     t.open_table(tables::ALARMTIME_REMINDER.def)?;
     t.open_table(tables::COLLID_URI_ALARMKEYS.def)?;
+    t.open_table(tables::PUBLICTOKEN_COLLKEY.def)?;
     Ok(())
 }
 

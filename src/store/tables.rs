@@ -62,3 +62,5 @@ pub const ALARMTIME_REMINDER: Table<crate::groupware::Reminder> = Table::new("al
 pub const COLLID_URI_ALARMKEYS: Table<Vec<String>> = Table::new("collid_uri_alarmkeys");
 
 impl super::Record for Vec<String> {}
+/// publish token → the published calendar's `userid_kind_uri_collection` key.
+pub const PUBLICTOKEN_COLLKEY: Table<String> = Table::new("publictoken_collkey");

@@ -281,17 +281,30 @@ pub async fn post(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
     let body = crate::dav::xml_body(&mut ctx)
         .await?
         .ok_or_else(|| DavError::bad_request("POST needs a share body"))?;
-    if !body.is(NS_OC, "share") {
-        return Err(DavError::bad_request(
-            "the body must be an oc:share element",
-        ));
-    }
     let c = super::collection_for(&ctx, &me, *kind, uri)?;
     if c.is_shared_view() {
-        return Err(
-            DavError::forbidden("Only the owner shares a calendar or address book")
-                .with_condition("need-privileges"),
-        );
+        return Err(DavError::forbidden(
+            "Only the owner shares or publishes a calendar or address book",
+        )
+        .with_condition("need-privileges"));
+    }
+    let publish = body.is(super::NS_CS, "publish-calendar");
+    if (publish || body.is(super::NS_CS, "unpublish-calendar")) && *kind == Kind::Calendar {
+        if publish {
+            ctx.app.groupware.publish(&c)?;
+        } else {
+            ctx.app.groupware.unpublish(&c)?;
+        }
+        return Ok(response::with(
+            StatusCode::ACCEPTED,
+            "text/plain; charset=utf-8",
+            "",
+        ));
+    }
+    if !body.is(NS_OC, "share") {
+        return Err(DavError::bad_request(
+            "the body must be oc:share, cs:publish-calendar or cs:unpublish-calendar",
+        ));
     }
     let mut set = Vec::new();
     let mut remove = Vec::new();

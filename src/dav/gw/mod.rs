@@ -99,6 +99,22 @@ pub fn collection_for(
     Ok(ctx.app.groupware.resolve(me, &groups, kind, name)?)
 }
 
+/// A published calendar: `GET` gives the whole calendar as `.ics` (what subscribing apps
+/// fetch), to anyone holding the link. Nothing else is allowed there.
+pub async fn public_calendar(ctx: Ctx, token: &str) -> DavResult {
+    if !matches!(ctx.method.as_str(), "GET" | "HEAD") {
+        return Err(DavError::method_not_allowed(
+            "A published calendar can only be read (GET)",
+        ));
+    }
+    let c = ctx
+        .app
+        .groupware
+        .published(token)?
+        .ok_or_else(|| DavError::not_found("No calendar is published under this link"))?;
+    report::export(ctx.app.clone(), c)
+}
+
 pub fn principal_href(uid: &str) -> String {
     format!(
         "/remote.php/dav/principals/users/{}/",
