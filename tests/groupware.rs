@@ -421,3 +421,57 @@ fn publishing_a_calendar_as_a_link() {
     assert_eq!(r.status, 202);
     assert_eq!(s.req("GET", link).send().status, 404);
 }
+
+#[test]
+fn import_reports_every_item() {
+    let s = Server::installed();
+    let mut ics = String::from(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n",
+    );
+    for i in 0..2000 {
+        ics.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:imp-{i}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:2026{:02}{:02}T100000\r\nDURATION:PT1H\r\nSUMMARY:Event {i}\r\nEND:VEVENT\r\n",
+            i % 12 + 1,
+            i % 28 + 1
+        ));
+    }
+    // A broken one (no DTSTART is fine for tasks, not garbage), and a repeated UID.
+    ics.push_str("BEGIN:VEVENT\r\nUID:broken\r\nDTSTART:not-a-date\r\nEND:VEVENT\r\n");
+    ics.push_str("BEGIN:VEVENT\r\nUID:imp-7\r\nDTSTART:20260101T000000Z\r\nEND:VEVENT\r\n");
+    ics.push_str("END:VCALENDAR\r\n");
+    let r = dav(&s, "POST", &format!("{CAL}/?import"))
+        .header("Content-Type", "text/calendar")
+        .body(ics)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let report = r.json();
+    assert_eq!(report["imported"], 2000, "{report}");
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2, "{report}");
+    assert!(skipped.iter().any(|s| s["uid"] == "imp-7"));
+    let got = dav(&s, "GET", &format!("{CAL}/imp-42.ics")).send();
+    assert_eq!(got.status, 200);
+    assert!(got.text().contains("BEGIN:VTIMEZONE") && got.text().contains("Event 42"));
+    // Importing the same file again updates instead of duplicating.
+    let again = dav(&s, "POST", &format!("{CAL}/?import"))
+        .body("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:imp-1\r\nDTSTART:20260101T000000Z\r\nSUMMARY:changed\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        .send()
+        .json();
+    assert_eq!(
+        (again["imported"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let mut vcf = String::new();
+    for i in 0..300 {
+        vcf.push_str(&format!(
+            "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-{i}\r\nFN:Person {i}\r\nEND:VCARD\r\n"
+        ));
+    }
+    let r = dav(&s, "POST", &format!("{BOOK}/?import"))
+        .body(vcf)
+        .send()
+        .json();
+    assert_eq!(r["imported"], 300, "{r}");
+    let export = dav(&s, "GET", &format!("{BOOK}/?export")).send().text();
+    assert_eq!(export.matches("BEGIN:VCARD").count(), 300);
+}

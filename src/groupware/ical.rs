@@ -68,6 +68,19 @@ pub fn analyze(text: &str, allowed: &[String]) -> Result<Analysis, GroupwareErro
                     ));
                 }
                 uid = Some(this_uid);
+                if *t == ICalendarComponentType::VEvent {
+                    let start = c
+                        .property(&ICalendarProperty::Dtstart)
+                        .and_then(|e| e.values.first())
+                        .and_then(|v| v.as_partial_date_time())
+                        .and_then(|d| d.to_date_time());
+                    if start.is_none() {
+                        return Err(GroupwareError::Invalid(
+                            Precondition::ValidCalendarData,
+                            "Every VEVENT needs a valid DTSTART".into(),
+                        ));
+                    }
+                }
                 recurring |=
                     c.is_recurrent_or_override() || c.property(&ICalendarProperty::Rdate).is_some();
             }

@@ -6,6 +6,7 @@ pub mod content;
 pub mod expand;
 pub mod filter;
 pub mod ical;
+pub mod import;
 mod model;
 mod reminders;
 pub mod scheduling;

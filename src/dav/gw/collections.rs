@@ -278,6 +278,9 @@ pub async fn post(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
             "POST works on a calendar or an address book",
         ));
     };
+    if ctx.query.split('&').any(|p| p == "import") {
+        return import(ctx, me, *kind, uri).await;
+    }
     let body = crate::dav::xml_body(&mut ctx)
         .await?
         .ok_or_else(|| DavError::bad_request("POST needs a share body"))?;
@@ -355,4 +358,63 @@ fn sharee_of(ctx: &Ctx, href: &str) -> Option<String> {
         ("groups", g) if ctx.app.accounts.group(g).is_ok() => Some(format!("groups/{g}")),
         _ => None,
     }
+}
+
+/// `POST …/{collection}/?import` with a `.ics` or `.vcf` body: every item stored on its own,
+/// the answer a JSON report (`imported`, `updated`, `skipped` with the reason for each).
+async fn import(mut ctx: Ctx, me: String, kind: Kind, uri: &str) -> DavResult {
+    use tokio::io::AsyncBufReadExt;
+    use tokio::io::AsyncReadExt;
+    let c = super::collection_for(&ctx, &me, kind, uri)?;
+    if !c.writable() {
+        return Err(
+            DavError::forbidden("This collection is shared with you read-only")
+                .with_condition("need-privileges"),
+        );
+    }
+    let Some(body) = ctx.body.take() else {
+        return Err(DavError::bad_request(
+            "POST ?import needs the file as its body",
+        ));
+    };
+    let timeout = std::time::Duration::from_secs(ctx.app.config.limits.body_read_timeout_secs);
+    let mut reader = tokio::io::BufReader::new(crate::http::body::BodyReader::new(body, timeout));
+    let limit = ctx.app.groupware.max_object_bytes;
+    let mut splitter = crate::groupware::import::Splitter::new(kind, limit);
+    let mut report = crate::groupware::import::Report::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut line = Vec::with_capacity(256);
+    let app = ctx.app.clone();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(limit as u64 + 2)
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|e| DavError::bad_request(format!("the upload broke off: {e}")))?;
+        let items = if n == 0 {
+            splitter.finish()
+        } else {
+            let text = String::from_utf8_lossy(&line);
+            splitter.push(text.trim_end_matches('\n'))
+        };
+        for item in items {
+            // One short write transaction per item; keep it off the I/O threads.
+            tokio::task::block_in_place(|| {
+                app.groupware.import_item(&c, item, &mut seen, &mut report)
+            });
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    tracing::info!(
+        imported = report.imported,
+        updated = report.updated,
+        skipped = report.skipped.len(),
+        collection = %c.uri,
+        "import"
+    );
+    let json = serde_json::to_value(&report).unwrap_or_default();
+    Ok(response::json(StatusCode::OK, &json))
 }
