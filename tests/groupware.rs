@@ -475,3 +475,48 @@ fn import_reports_every_item() {
     let export = dav(&s, "GET", &format!("{BOOK}/?export")).send().text();
     assert_eq!(export.matches("BEGIN:VCARD").count(), 300);
 }
+
+#[test]
+fn birthday_calendar_follows_contacts() {
+    let s = Server::installed();
+    let card = |name: &str| {
+        format!(
+            "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:gran\r\nFN:{name}\r\nBDAY:19400312\r\nEND:VCARD\r\n"
+        )
+    };
+    assert_eq!(
+        dav(&s, "PUT", &format!("{BOOK}/gran.vcf"))
+            .body(card("Granny"))
+            .send()
+            .status,
+        201
+    );
+    let bdays = "/remote.php/dav/calendars/admin/contact_birthdays";
+    let q = r#"<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data/></d:prop><c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="20260312T000000Z" end="20260313T000000Z"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"#;
+    let r = dav(&s, "REPORT", &format!("{bdays}/"))
+        .header("Depth", "1")
+        .body(q)
+        .send();
+    assert_eq!(r.status, 207);
+    assert!(r.text().contains("Granny (1940)"), "{}", r.text());
+    dav(&s, "PUT", &format!("{BOOK}/gran.vcf"))
+        .body(card("Grandma Rose"))
+        .send();
+    let r = dav(&s, "REPORT", &format!("{bdays}/"))
+        .header("Depth", "1")
+        .body(q)
+        .send();
+    assert!(r.text().contains("Grandma Rose") && !r.text().contains("Granny"));
+    // Read-only to its owner too, and not deletable.
+    let put = dav(&s, "PUT", &format!("{bdays}/x.ics"))
+        .body(event("x", "20260105T100000Z", "x"))
+        .send();
+    assert_eq!(put.status, 403);
+    assert_eq!(dav(&s, "DELETE", &format!("{bdays}/")).send().status, 403);
+    dav(&s, "DELETE", &format!("{BOOK}/gran.vcf")).send();
+    let r = dav(&s, "REPORT", &format!("{bdays}/"))
+        .header("Depth", "1")
+        .body(q)
+        .send();
+    assert!(!r.text().contains("Grandma"));
+}

@@ -2,6 +2,7 @@
 //! and the rules (one UID per object and per collection, size limits, supported components).
 //! Knows nothing about HTTP; the DAV surface calls it with the owner already checked.
 
+mod birthdays;
 pub mod content;
 pub mod expand;
 pub mod filter;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use md5::{Digest, Md5};
 
+pub use birthdays::BIRTHDAYS;
 pub use model::{Change, Collection, Kind, Object, Share, SharedView};
 pub use reminders::Reminder;
 
@@ -229,6 +231,11 @@ impl Groupware {
 
     /// Deletes a collection with everything in it.
     pub fn delete_collection(&self, owner: &str, kind: Kind, uri: &str) -> Result<()> {
+        if kind == Kind::Addressbook
+            && let Ok(book) = self.collection(owner, kind, uri)
+        {
+            self.book_deleted(&book);
+        }
         self.store.write(|tx| {
             let key = coll_key(owner, kind, uri);
             let c = tx
@@ -355,6 +362,9 @@ impl Groupware {
             record_change(tx, coll, uri, false)?;
             Ok::<_, GroupwareError>(old.is_none())
         })?;
+        if coll.kind == Kind::Addressbook {
+            self.card_changed(coll, uri, Some(text));
+        }
         Ok((created, etag))
     }
 
@@ -370,8 +380,12 @@ impl Groupware {
             tx.delete(&COLLID_UID_URI, &obj_key(coll.id, &old.uid))?;
             reminders::reindex(tx, coll, uri, None, 0)?;
             record_change(tx, coll, uri, true)?;
-            Ok(())
-        })
+            Ok::<_, GroupwareError>(())
+        })?;
+        if coll.kind == Kind::Addressbook {
+            self.card_changed(coll, uri, None);
+        }
+        Ok(())
     }
 
     /// What changed after change number `since`: each object once, with its last state
@@ -494,6 +508,7 @@ fn new_collection(
         shares: Vec::new(),
         declined: Vec::new(),
         publish_token: None,
+        generated: false,
         view: None,
     })
 }

@@ -57,6 +57,9 @@ pub struct Collection {
     /// Users who chose "Unshare from me" on a group share.
     #[serde(default)]
     pub declined: Vec<String>,
+    /// Made and kept by Hearth (the birthday calendar): read-only to everyone.
+    #[serde(default)]
+    pub generated: bool,
     /// The secret of its public read-only link, when published.
     #[serde(default)]
     pub publish_token: Option<String>,
@@ -92,7 +95,7 @@ impl Collection {
         self.view.as_ref().map_or(&self.uri, |v| &v.name)
     }
     pub fn writable(&self) -> bool {
-        self.view.as_ref().is_none_or(|v| v.write)
+        !self.generated && self.view.as_ref().is_none_or(|v| v.write)
     }
     pub fn is_shared_view(&self) -> bool {
         self.view.is_some()

@@ -257,6 +257,11 @@ pub async fn delete(ctx: Ctx, me: String, path: GwPath) -> DavResult {
         return Err(DavError::forbidden("This cannot be deleted"));
     };
     let c = super::collection_for(&ctx, &me, *kind, uri)?;
+    if c.generated {
+        return Err(DavError::forbidden(
+            "The birthday calendar follows your contacts; it cannot be deleted",
+        ));
+    }
     if c.is_shared_view() {
         // A sharee deleting a shared collection means "Unshare from me".
         ctx.app.groupware.unshare_from_me(&c, &me)?;
