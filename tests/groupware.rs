@@ -520,3 +520,20 @@ fn birthday_calendar_follows_contacts() {
         .send();
     assert!(!r.text().contains("Grandma"));
 }
+
+#[test]
+fn vcards_served_in_the_version_asked_for() {
+    let s = Server::installed();
+    let v3 = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:v3\r\nFN:Old Phone\r\nN:Phone;Old;;;\r\nTEL;TYPE=CELL:+441234\r\nEND:VCARD\r\n";
+    dav(&s, "PUT", &format!("{BOOK}/v3.vcf")).body(v3).send();
+    let same = dav(&s, "GET", &format!("{BOOK}/v3.vcf")).send();
+    assert_eq!(same.text(), v3, "stored as sent");
+    let four = dav(&s, "GET", &format!("{BOOK}/v3.vcf"))
+        .header("Accept", "text/vcard; version=4.0")
+        .send();
+    assert!(four.text().contains("VERSION:4.0") && four.text().contains("Old Phone"));
+    let multiget = r#"<card:addressbook-multiget xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/><card:address-data content-type="text/vcard" version="4.0"/></d:prop><d:href>/remote.php/dav/addressbooks/users/admin/contacts/v3.vcf</d:href></card:addressbook-multiget>"#;
+    let r = dav(&s, "REPORT", &format!("{BOOK}/")).body(multiget).send();
+    assert_eq!(r.status, 207);
+    assert!(r.text().contains("VERSION:4.0"), "{}", r.text());
+}

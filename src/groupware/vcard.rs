@@ -35,3 +35,33 @@ mod tests {
         assert!(super::analyze("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n").is_err());
     }
 }
+
+/// The card in the requested vCard version (`"3.0"` or `"4.0"`), or `None` when it is stored
+/// in that version already (then it is served exactly as sent).
+pub fn convert(text: &str, version: &str) -> Option<String> {
+    use calcard::vcard::VCardVersion;
+    let want = match version.trim() {
+        "3.0" => VCardVersion::V3_0,
+        "4.0" => VCardVersion::V4_0,
+        _ => return None,
+    };
+    let card = VCard::parse(text).ok()?;
+    if card.version().unwrap_or(VCardVersion::V3_0) == want {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    card.write_to(&mut out, want).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod convert_tests {
+    #[test]
+    fn three_to_four_and_back() {
+        let v3 = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:u1\r\nFN:Ann\r\nN:Ann;;;;\r\nEND:VCARD\r\n";
+        let v4 = super::convert(v3, "4.0").unwrap();
+        assert!(v4.contains("VERSION:4.0") && v4.contains("FN:Ann"), "{v4}");
+        assert!(super::convert(v3, "3.0").is_none());
+        assert!(super::convert(&v4, "3.0").unwrap().contains("VERSION:3.0"));
+    }
+}

@@ -61,17 +61,32 @@ pub async fn get(ctx: Ctx, me: String, path: GwPath) -> DavResult {
         response::set_header(&mut r, header::ETAG, &etag);
         return Ok(r);
     }
-    let data = gw
+    let mut data = gw
         .object_data(c.id, uri)?
         .ok_or_else(|| DavError::not_found("No such object"))?;
+    // `Accept: text/vcard; version=4.0` (or 3.0) converts a card stored in the other version.
+    let mut converted = false;
+    if kind == Kind::Addressbook
+        && let Some(v) = ctx
+            .header(header::ACCEPT)
+            .and_then(|a| a.split(';').find_map(|p| p.trim().strip_prefix("version=")))
+        && let Some(conv) =
+            crate::groupware::vcard::convert(&String::from_utf8_lossy(&data), v.trim_matches('"'))
+    {
+        data = conv.into_bytes();
+        converted = true;
+    }
+    let data_len = data.len();
     let mut r = http::Response::new(if ctx.method == http::Method::HEAD {
         response::empty()
     } else {
         response::full(data)
     });
     response::set_header(&mut r, header::CONTENT_TYPE, &content_type(&c, &o));
-    response::set_header(&mut r, header::CONTENT_LENGTH, &o.size.to_string());
-    response::set_header(&mut r, header::ETAG, &etag);
+    response::set_header(&mut r, header::CONTENT_LENGTH, &data_len.to_string());
+    if !converted {
+        response::set_header(&mut r, header::ETAG, &etag);
+    }
     response::set_header(&mut r, header::LAST_MODIFIED, &http_date(o.modified));
     Ok(r)
 }

@@ -108,6 +108,8 @@ fn attr<'a>(el: &'a El, name: &str) -> Option<&'a str> {
 pub struct Shape {
     pub want: Want,
     pub expand: Option<TimeRange>,
+    /// `card:address-data version="…"`: the vCard version the client asked for.
+    pub card_version: Option<String>,
 }
 
 fn shape_of(body: &El) -> Result<Shape, String> {
@@ -117,9 +119,15 @@ fn shape_of(body: &El) -> Result<Shape, String> {
         .and_then(|d| d.child(NS_CAL, "expand"))
         .map(time_range)
         .transpose()?;
+    let card_version = body
+        .child(NS_DAV, "prop")
+        .and_then(|p| p.child(NS_CARD, "address-data"))
+        .and_then(|d| attr(d, "version"))
+        .map(str::to_owned);
     Ok(Shape {
         want: want_of(body),
         expand,
+        card_version,
     })
 }
 
@@ -258,11 +266,15 @@ fn write_object(
         match data {
             Some(d) if is_data => {
                 let text = String::from_utf8_lossy(d);
-                match shape.expand {
-                    Some(r) if c.kind == Kind::Calendar => {
+                match (shape.expand, &shape.card_version) {
+                    (Some(r), _) if c.kind == Kind::Calendar => {
                         crate::groupware::expand::expand(&text, r.start, r.end)
                             .map(|x| render::text(&x))
                     }
+                    (_, Some(v)) if c.kind == Kind::Addressbook => Some(render::text(
+                        &crate::groupware::vcard::convert(&text, v)
+                            .unwrap_or_else(|| text.into_owned()),
+                    )),
                     _ => Some(render::text(&text)),
                 }
             }
