@@ -33,6 +33,26 @@ pub struct Config {
     pub log: LogConfig,
     pub mdns: MdnsConfig,
     pub mail: MailConfig,
+    pub groupware: GroupwareConfig,
+}
+
+/// Calendars and contacts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupwareConfig {
+    /// How often subscribed calendars (outside iCal links) are fetched again, in seconds.
+    pub subscription_refresh_secs: u64,
+    /// Largest subscribed calendar fetched, in bytes.
+    pub max_subscription_bytes: usize,
+}
+
+impl Default for GroupwareConfig {
+    fn default() -> Self {
+        GroupwareConfig {
+            subscription_refresh_secs: 7 * 24 * 3600,
+            max_subscription_bytes: 20 * 1024 * 1024,
+        }
+    }
 }
 
 /// The SMTP server mail goes out through (reminders, invitations, the test mail).

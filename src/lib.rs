@@ -11,6 +11,7 @@ pub mod dav;
 pub mod files;
 pub mod groupware;
 pub mod http;
+pub mod net;
 pub mod notify;
 pub mod ocs;
 pub mod state;
@@ -103,6 +104,7 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
     let control = tokio::spawn(control::listen(app.clone(), control_listener));
     let sweeper = tokio::spawn(sweep_loop(app.clone()));
     let reminders = tokio::spawn(notify::reminder_loop(app.clone()));
+    let subscriptions = tokio::spawn(subscription_loop(app.clone()));
     let ports = appliance::mdns::Ports {
         http: listeners
             .http
@@ -133,6 +135,7 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
     control.abort();
     sweeper.abort();
     reminders.abort();
+    subscriptions.abort();
     if let Some(t) = mdns_task {
         t.abort();
     }
@@ -185,6 +188,57 @@ async fn sweep_loop(app: Arc<App>) {
             Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "orphan sweep"),
             Ok(Err(e)) => tracing::warn!(error = %e, "orphan sweep failed"),
             _ => {}
+        }
+    }
+}
+
+/// Fetches subscribed calendars again when they are due (weekly by default).
+async fn subscription_loop(app: Arc<App>) {
+    let every = app.config.groupware.subscription_refresh_secs.max(1) as i64;
+    let tick = Duration::from_secs(every.clamp(1, 60) as u64);
+    let limit = app.config.groupware.max_subscription_bytes;
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let due = match app.groupware.subscriptions_due(now, every) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "subscriptions unreadable");
+                continue;
+            }
+        };
+        for c in due {
+            let Some(url) = c.source.clone() else {
+                continue;
+            };
+            let fetched = net::get(&url, limit, Duration::from_secs(60))
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|e| e.to_string());
+            let a = app.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                a.groupware
+                    .refresh_subscription(&c, fetched.as_deref().map_err(Clone::clone), now, every)
+                    .map(|rep| (c.uri.clone(), fetched.err(), rep))
+            })
+            .await;
+            match r {
+                Ok(Ok((uri, None, rep))) => tracing::info!(
+                    calendar = %uri,
+                    imported = rep.imported,
+                    updated = rep.updated,
+                    skipped = rep.skipped.len(),
+                    "subscription refreshed"
+                ),
+                Ok(Ok((uri, Some(e), _))) => {
+                    tracing::warn!(calendar = %uri, error = %e, "subscription not refreshed")
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "subscription refresh failed"),
+                Err(_) => {}
+            }
         }
     }
 }

@@ -537,3 +537,106 @@ fn vcards_served_in_the_version_asked_for() {
     assert_eq!(r.status, 207);
     assert!(r.text().contains("VERSION:4.0"), "{}", r.text());
 }
+
+/// A one-route HTTP server on loopback serving whatever `feed` holds (an outside calendar).
+fn feed_server(feed: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(200) {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let body = feed.lock().unwrap().clone();
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn subscriptions_mirror_an_outside_calendar() {
+    let s = Server::start_with(&[("HEARTH_GROUPWARE_SUBSCRIPTION_REFRESH_SECS", "2")]);
+    s.cli(
+        &[
+            "setup",
+            "--name",
+            "family",
+            "--admin",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(ADMIN_PW),
+    )
+    .success();
+    let cal = |events: &[(&str, &str)]| {
+        let mut t = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//school//EN\r\n");
+        for (uid, summary) in events {
+            t.push_str(&format!("BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260310\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\n"));
+        }
+        t.push_str("END:VCALENDAR\r\n");
+        t
+    };
+    let feed = std::sync::Arc::new(std::sync::Mutex::new(cal(&[
+        ("t1", "Term starts"),
+        ("t2", "Sports day"),
+    ])));
+    let port = feed_server(feed.clone());
+    let body = format!(
+        r#"<d:mkcol xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:set><d:prop><d:resourcetype><d:collection/><cs:subscribed/></d:resourcetype><d:displayname>School</d:displayname><cs:source><d:href>http://127.0.0.1:{port}/school.ics</d:href></cs:source></d:prop></d:set></d:mkcol>"#
+    );
+    let sub = "/remote.php/dav/calendars/admin/school";
+    assert_eq!(
+        dav(&s, "MKCOL", &format!("{sub}/"))
+            .body(body)
+            .send()
+            .status,
+        201
+    );
+    let list = |s: &Server| dav(s, "GET", &format!("{sub}/?export")).send().text();
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = list(&s);
+        if text.contains("Sports day") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        text.contains("Term starts") && text.contains("Sports day"),
+        "{text}"
+    );
+    assert_eq!(
+        dav(&s, "PUT", &format!("{sub}/x.ics"))
+            .body(event("x", "20260105T100000Z", "x"))
+            .send()
+            .status,
+        403,
+        "subscriptions are read-only"
+    );
+    *feed.lock().unwrap() = cal(&[("t1", "Term starts (moved)")]);
+    for _ in 0..50 {
+        text = list(&s);
+        if text.contains("moved") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        text.contains("Term starts (moved)") && !text.contains("Sports day"),
+        "{text}"
+    );
+    let props = dav(&s, "PROPFIND", &format!("{sub}/"))
+        .header("Depth", "0")
+        .body(r#"<d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:source/><d:displayname/></d:prop></d:propfind>"#)
+        .send()
+        .text();
+    assert!(
+        props.contains(&format!("http://127.0.0.1:{port}/school.ics")) && props.contains("School")
+    );
+}

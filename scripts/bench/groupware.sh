@@ -3,7 +3,9 @@
 # reference peers Radicale and Xandikos (PyPI, started by ../shared/bench/peers.sh) in the SAME
 # run, loopback only. Markdown on stdout and in out/bench/groupware-<date>.md; progress on stderr.
 #
-#   bash scripts/bench/groupware.sh          # from anywhere; ~10-15 min with the defaults
+#   bash scripts/bench/groupware.sh          # from anywhere; ~40 min with the defaults on 2 shared
+#                                            # cores: Hearth ~1.5 min, each peer ~20 min (their PUT rate
+#                                            # falls to ~5/s as a calendar grows; MAX_IMPORT_S caps it)
 #
 # Every server in turn, each started fresh (groupware-dav.py suite, request bodies of the
 # harness's wl-caldav.py, built on its davlib.py):

@@ -12,6 +12,7 @@ mod model;
 mod reminders;
 pub mod scheduling;
 mod sharing;
+pub mod subscriptions;
 pub mod vcard;
 
 use std::sync::Arc;
@@ -509,6 +510,9 @@ fn new_collection(
         declined: Vec::new(),
         publish_token: None,
         generated: false,
+        source: None,
+        refreshed: 0,
+        refresh_error: None,
         view: None,
     })
 }

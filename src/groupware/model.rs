@@ -60,6 +60,14 @@ pub struct Collection {
     /// Made and kept by Hearth (the birthday calendar): read-only to everyone.
     #[serde(default)]
     pub generated: bool,
+    /// A subscription: the outside iCal URL it mirrors (read-only), when it was last fetched
+    /// (Unix seconds) and why the last fetch failed, if it did.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub refreshed: i64,
+    #[serde(default)]
+    pub refresh_error: Option<String>,
     /// The secret of its public read-only link, when published.
     #[serde(default)]
     pub publish_token: Option<String>,

@@ -130,6 +130,28 @@ pub async fn make(mut ctx: Ctx, path: GwPath) -> DavResult {
             // Extended MKCOL must ask for the right kind of collection.
             let rt = props_of(b, "set").find(|p| p.is(NS_DAV, "resourcetype"));
             let wants = |ns: &str, name: &str| rt.is_some_and(|r| r.child(ns, name).is_some());
+            if *kind == Kind::Calendar && wants(super::NS_CS, "subscribed") {
+                // A subscription to an outside calendar (Nextcloud's shape).
+                let url = props_of(b, "set")
+                    .find(|p| p.is(super::NS_CS, "source"))
+                    .map(|p| {
+                        p.child(NS_DAV, "href")
+                            .map_or_else(|| p.text_content(), El::text_content)
+                    })
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| DavError::bad_request("a subscription needs cs:source"))?;
+                let name = props_of(b, "set")
+                    .find(|p| p.is(NS_DAV, "displayname"))
+                    .map(|p| p.text_content().trim().to_owned())
+                    .unwrap_or_default();
+                ctx.app.groupware.subscribe(uid, uri, &url, &name)?;
+                return Ok(response::with(
+                    StatusCode::CREATED,
+                    "text/plain; charset=utf-8",
+                    "",
+                ));
+            }
             let right = match kind {
                 Kind::Calendar => wants(NS_CAL, "calendar"),
                 Kind::Addressbook => wants(NS_CARD, "addressbook"),

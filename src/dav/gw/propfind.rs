@@ -247,6 +247,7 @@ fn collection_value(c: &Collection, ns: &str, local: &str) -> Option<String> {
         (NS_DAV, "supported-report-set") => Some(reports(c.kind)),
         (NS_DAV, "current-user-privilege-set") => Some(privileges(c.writable())),
         (NS_OC, "owner-principal") => Some(href(&principal_href(&c.owner))),
+        (NS_CS, "source") => c.source.as_ref().map(|u| href(u)),
         (NS_CS, "publish-url") if !c.is_shared_view() => c
             .publish_token
             .as_ref()
