@@ -241,6 +241,40 @@ fn param_matches(p: &Prop, pa: &ParamFilter) -> bool {
     }
 }
 
+/// Evaluates an addressbook-query filter on a card's stored index, when the filter only
+/// looks at indexed properties (no parameters); `None` means "parse the card".
+pub fn card_matches_index(index: &[(String, String)], filter: &CardFilter) -> Option<bool> {
+    let usable = filter.props.iter().all(|pf| {
+        pf.params.is_empty()
+            && pf.time_range.is_none()
+            && super::CARD_INDEX.contains(&pf.name.to_ascii_uppercase().as_str())
+    });
+    if !usable {
+        return None;
+    }
+    if filter.props.is_empty() {
+        return Some(true);
+    }
+    let card = Comp {
+        name: "VCARD".into(),
+        props: index
+            .iter()
+            .map(|(n, v)| Prop {
+                name: n.clone(),
+                params: Vec::new(),
+                value: v.clone(),
+            })
+            .collect(),
+        children: Vec::new(),
+    };
+    let mut results = filter.props.iter().map(|pf| prop_filter_matches(&card, pf));
+    Some(if filter.all_of {
+        results.all(|r| r)
+    } else {
+        results.any(|r| r)
+    })
+}
+
 /// Evaluates an addressbook-query filter against a vCard's text.
 pub fn card_matches(text: &str, filter: &CardFilter) -> bool {
     let Ok(card) = content::parse(text) else {

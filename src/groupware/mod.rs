@@ -20,7 +20,7 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 
 pub use birthdays::BIRTHDAYS;
-pub use model::{Change, Collection, Kind, Object, Share, SharedView};
+pub use model::{CARD_INDEX, Change, Collection, Kind, Object, Share, SharedView};
 pub use reminders::Reminder;
 
 use crate::store::{
@@ -315,14 +315,15 @@ impl Groupware {
                 "The data is not UTF-8".into(),
             )
         })?;
-        let (uid, component, start, end, recurring) = match coll.kind {
+        let (uid, component, start, end, recurring, index) = match coll.kind {
             Kind::Calendar => {
                 let a = ical::analyze(text, &coll.components)?;
-                (a.uid, a.component, a.start, a.end, a.recurring)
+                (a.uid, a.component, a.start, a.end, a.recurring, None)
             }
             Kind::Addressbook => {
                 let uid = vcard::analyze(text)?.unwrap_or_else(|| uri.to_owned());
-                (uid, "VCARD".to_owned(), i64::MIN, i64::MAX, false)
+                let index = vcard::index(text);
+                (uid, "VCARD".to_owned(), i64::MIN, i64::MAX, false, index)
             }
         };
         let etag = hex(&Md5::digest(data));
@@ -354,6 +355,7 @@ impl Groupware {
                 end,
                 recurring,
                 modified: now(),
+                index: index.clone(),
             };
             tx.put(&COLLID_URI_OBJECT, &key, &obj)?;
             tx.put_raw(&COLLID_URI_DATA, &key, data)?;

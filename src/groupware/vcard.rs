@@ -36,6 +36,18 @@ mod tests {
     }
 }
 
+/// The searchable properties of a card, raw values (see [`super::CARD_INDEX`]).
+pub fn index(text: &str) -> Option<Vec<(String, String)>> {
+    let card = super::content::parse(text).ok()?;
+    Some(
+        card.props
+            .into_iter()
+            .filter(|p| super::CARD_INDEX.contains(&p.name.as_str()))
+            .map(|p| (p.name, p.value))
+            .collect(),
+    )
+}
+
 /// The card in the requested vCard version (`"3.0"` or `"4.0"`), or `None` when it is stored
 /// in that version already (then it is served exactly as sent).
 pub fn convert(text: &str, version: &str) -> Option<String> {
