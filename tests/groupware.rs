@@ -345,6 +345,13 @@ fn sharing_with_users_and_groups() {
     );
     let seen = dav(&s, "GET", "/remote.php/dav/calendars/admin/family/b.ics").send();
     assert!(seen.text().contains("From bob"));
+    // The group principal that bob's group-membership points at.
+    let g = bob("PROPFIND", "/remote.php/dav/principals/groups/family/")
+        .header("Depth", "0")
+        .body(r#"<d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/><d:group-member-set/></d:prop></d:propfind>"#)
+        .send();
+    assert_eq!(g.status, 207);
+    assert!(g.text().contains("<d:principal/>") && g.text().contains("/principals/users/bob/"));
     // eve sees nothing; bob's "Unshare from me" hides it from him only.
     let eve = s
         .req("PROPFIND", "/remote.php/dav/calendars/eve/")
@@ -638,5 +645,82 @@ fn subscriptions_mirror_an_outside_calendar() {
         .text();
     assert!(
         props.contains(&format!("http://127.0.0.1:{port}/school.ics")) && props.contains("School")
+    );
+}
+
+/// Unix seconds → `YYYYMMDDTHHMMSSZ`.
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn reminders_reach_the_owner_and_read_write_sharees_once() {
+    let s = Server::installed();
+    s.add_user("bob", "bob-password-1", &[]);
+    s.add_user("eve", "eve-password-1", &[]);
+    for (who, write) in [("bob", true), ("eve", false)] {
+        let r = dav(&s, "POST", &format!("{CAL}/"))
+            .body(share_body(
+                &format!("principal:principals/users/{who}"),
+                write,
+            ))
+            .send();
+        assert_eq!(r.status, 200);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = utc(now + 600 + 2);
+    let ev = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:r1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start}\r\nDURATION:PT1H\r\nSUMMARY:Piano\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Piano\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
+    assert_eq!(
+        dav(&s, "PUT", &format!("{CAL}/r1.ics"))
+            .body(ev)
+            .send()
+            .status,
+        201
+    );
+    let count = |user: &str, pw: &str| {
+        let r = s
+            .req(
+                "GET",
+                "/ocs/v2.php/apps/notifications/api/v2/notifications?format=json",
+            )
+            .basic(user, pw)
+            .header("OCS-APIRequest", "true")
+            .send();
+        r.text().matches("Reminder: Piano").count()
+    };
+    for _ in 0..40 {
+        if count("admin", ADMIN_PW) > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(count("admin", ADMIN_PW), 1, "owner, exactly once");
+    assert_eq!(count("bob", "bob-password-1"), 1, "read-write sharee");
+    assert_eq!(
+        count("eve", "eve-password-1"),
+        0,
+        "read-only sharee is not reminded"
     );
 }

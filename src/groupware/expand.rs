@@ -261,6 +261,19 @@ fn alarm_times(alarm: &Comp, start: i64, end: i64) -> Vec<i64> {
         .unwrap_or_default()
 }
 
+/// Sorts and merges overlapping periods.
+pub fn merge_periods(mut periods: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    periods.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (s, e) in periods {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
 /// `-PT15M`, `P1D`, `P2W`, … → seconds.
 pub fn parse_duration(v: &str) -> Option<i64> {
     let v = v.trim();

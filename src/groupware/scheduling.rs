@@ -12,6 +12,8 @@ use super::{Collection, Conditions, Groupware, GroupwareError, Kind, Result};
 
 /// The schedule inbox's name inside a calendar home.
 pub const INBOX: &str = "inbox";
+/// The schedule outbox (free-busy requests are POSTed there).
+pub const OUTBOX: &str = "outbox";
 
 /// An iMIP message for someone outside the box.
 #[derive(Debug, Clone)]
@@ -338,5 +340,41 @@ impl Groupware {
             }
         }
         Ok(out)
+    }
+}
+
+impl Groupware {
+    /// Busy periods of a user inside `[from, to)`, over all their calendars except the
+    /// inbox and read-only mirrors (birthdays, subscriptions), merged.
+    pub fn free_busy(&self, user: &str, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
+        let mut periods = Vec::new();
+        for c in self.collections(user, Kind::Calendar)? {
+            if c.uri == INBOX || c.generated {
+                continue;
+            }
+            let mut after: Option<String> = None;
+            loop {
+                let page = self.objects(c.id, after.as_deref(), 256)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                for (uri, o) in &page {
+                    if o.component == "VEVENT"
+                        && super::ical::overlaps(o.start, o.end, from, to)
+                        && let Some(d) = self.object_data(c.id, uri)?
+                    {
+                        super::expand::busy_periods(
+                            &String::from_utf8_lossy(&d),
+                            from,
+                            to,
+                            &mut periods,
+                        );
+                    }
+                }
+                if page.len() < 256 || periods.len() > 20_000 {
+                    break;
+                }
+            }
+        }
+        Ok(super::expand::merge_periods(periods))
     }
 }

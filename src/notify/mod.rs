@@ -169,26 +169,53 @@ async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
         }
     );
     let object = format!("{}/{}", r.calendar, r.uri);
-    if let Err(e) = app.notify.notify(
-        &r.owner,
-        "dav",
-        &subject,
-        &message,
-        ("calendar-object", &object),
-    ) {
-        tracing::warn!(error = %e, user = %r.owner, "reminder notification failed");
-    }
-    let email = app
-        .accounts
-        .user(&r.owner)
-        .ok()
-        .and_then(|u| u.email)
-        .filter(|e| !e.is_empty());
-    if let (Some(to), false) = (email, app.notify.mail.host.is_empty()) {
-        match mail::send(&app.notify.mail, &to, &subject, &message, None).await {
-            Ok(()) => tracing::info!(user = %r.owner, summary = %r.summary, "reminder mailed"),
-            Err(e) => tracing::warn!(error = %e, user = %r.owner, "reminder mail failed"),
+    for user in recipients(app, &r) {
+        if let Err(e) = app.notify.notify(
+            &user,
+            "dav",
+            &subject,
+            &message,
+            ("calendar-object", &object),
+        ) {
+            tracing::warn!(error = %e, user = %user, "reminder notification failed");
+        }
+        let email = app
+            .accounts
+            .user(&user)
+            .ok()
+            .and_then(|u| u.email)
+            .filter(|e| !e.is_empty());
+        if let (Some(to), false) = (email, app.notify.mail.host.is_empty()) {
+            match mail::send(&app.notify.mail, &to, &subject, &message, None).await {
+                Ok(()) => tracing::info!(user = %user, summary = %r.summary, "reminder mailed"),
+                Err(e) => tracing::warn!(error = %e, user = %user, "reminder mail failed"),
+            }
         }
     }
     tracing::info!(user = %r.owner, summary = %r.summary, action = %r.action, "reminder fired");
+}
+
+/// Who is reminded: the calendar's owner and everyone it is shared with read-write (directly
+/// or through a group); read-only sharees are not (as in Nextcloud).
+fn recipients(app: &crate::state::App, r: &crate::groupware::Reminder) -> Vec<String> {
+    let mut out = vec![r.owner.clone()];
+    let Ok(c) = app
+        .groupware
+        .collection(&r.owner, crate::groupware::Kind::Calendar, &r.calendar)
+    else {
+        return out;
+    };
+    for share in c.shares.iter().filter(|s| s.write) {
+        let users = match share.sharee.split_once('/') {
+            Some(("users", u)) => vec![u.to_owned()],
+            Some(("groups", g)) => app.accounts.group_members(g).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for u in users {
+            if !c.declined.contains(&u) && !out.contains(&u) {
+                out.push(u);
+            }
+        }
+    }
+    out
 }

@@ -73,6 +73,13 @@ try:
     copy = personal(bob).event_by_uid("family-dinner@hearth")
     check("bob: the move reached his copy", "20260307T190000Z" in copy.data, copy.data)
     check("bob: his answer survived the update", bob_partstat(copy) == "ACCEPTED", bob_partstat(copy))
+    # Free-busy lookup through alice's schedule outbox (RFC 6638): bob is busy at the dinner.
+    from datetime import datetime, timezone
+    fb = alice.freebusy_request(
+        datetime(2026, 3, 7, tzinfo=timezone.utc), datetime(2026, 3, 8, tzinfo=timezone.utc), ["mailto:bob@family.test"]
+    )
+    raw = " ".join(str(getattr(v, "data", v)) for v in (fb.values() if hasattr(fb, "values") else fb))
+    check("free-busy: bob busy 19:00-21:00 on the day", "20260307T190000Z/20260307T210000Z" in raw, raw)
     org.delete()
     try:
         personal(bob).event_by_uid("family-dinner@hearth")

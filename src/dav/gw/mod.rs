@@ -31,6 +31,8 @@ pub enum GwPath {
     PrincipalsUsers,
     /// `principals/users/{uid}/`.
     Principal(String),
+    /// `principals/groups/{gid}/` (what `group-membership` points at).
+    GroupPrincipal(String),
     /// `calendars/` and `addressbooks/` (and `addressbooks/users/`).
     HomesRoot(Kind),
     /// `calendars/{uid}/`, `addressbooks/users/{uid}/`.
@@ -51,6 +53,7 @@ impl GwPath {
             ("principals", []) => Some(GwPath::PrincipalsRoot),
             ("principals", ["users"]) => Some(GwPath::PrincipalsUsers),
             ("principals", ["users", u]) => Some(GwPath::Principal(owned(u))),
+            ("principals", ["groups", g]) => Some(GwPath::GroupPrincipal(owned(g))),
             ("calendars", []) => Some(GwPath::HomesRoot(Kind::Calendar)),
             ("calendars", [u]) => Some(GwPath::Home(Kind::Calendar, owned(u))),
             ("calendars", [u, c]) => Some(GwPath::Collection(Kind::Calendar, owned(u), owned(c))),
@@ -172,6 +175,9 @@ pub async fn handle(ctx: Ctx, me: String, path: GwPath) -> DavResult {
         },
         "GET" | "HEAD" => objects::get(ctx, me, path).await,
         "PUT" => objects::put(ctx, me, path).await,
+        "POST" if matches!(&path, GwPath::Collection(Kind::Calendar, _, c) if c == crate::groupware::scheduling::OUTBOX) => {
+            search::outbox_free_busy(ctx, me).await
+        }
         "POST" => collections::post(ctx, me, path).await,
         other => Err(DavError::method_not_allowed(format!(
             "{other} is not supported on calendars and address books"

@@ -23,6 +23,8 @@ pub enum Res<'a> {
     PrincipalsRoot,
     PrincipalsUsers,
     Principal(&'a crate::accounts::model::User),
+    /// A group principal: its id and its members.
+    Group(&'a str, &'a [String]),
     HomesRoot,
     Home(Kind, &'a str),
     Collection(&'a Collection),
@@ -163,6 +165,19 @@ pub fn value(app: &App, me: &str, res: &Res<'_>, name: &str) -> Option<String> {
             (NS_DAV, "supported-report-set") => Some(reports(*kind)),
             _ => None,
         },
+        Res::Group(gid, members) => match (ns, local) {
+            (NS_DAV, "resourcetype") => Some("<d:principal/>".into()),
+            (NS_DAV, "displayname") => Some(escape(gid)),
+            (NS_DAV, "principal-URL") => Some(href(&format!(
+                "/remote.php/dav/principals/groups/{}/",
+                crate::dav::xml::encode_path(gid)
+            ))),
+            (NS_DAV, "group-member-set") => {
+                Some(members.iter().map(|m| href(&principal_href(m))).collect())
+            }
+            (NS_CAL, "calendar-user-type") => Some("GROUP".into()),
+            _ => None,
+        },
         Res::Principal(u) => {
             match (ns, local) {
                 (NS_DAV, "resourcetype") => Some("<d:principal/>".into()),
@@ -199,6 +214,11 @@ pub fn value(app: &App, me: &str, res: &Res<'_>, name: &str) -> Option<String> {
                     "{}{}/",
                     home_href(Kind::Calendar, &u.uid),
                     crate::groupware::scheduling::INBOX
+                ))),
+                (NS_CAL, "schedule-outbox-URL") => Some(href(&format!(
+                    "{}{}/",
+                    home_href(Kind::Calendar, &u.uid),
+                    crate::groupware::scheduling::OUTBOX
                 ))),
                 ("http://sabredav.org/ns", "email-address") => u.email.as_deref().map(escape),
                 _ => None,
@@ -363,6 +383,17 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
                     &want,
                 );
             }
+        }
+        GwPath::GroupPrincipal(gid) => {
+            let members = app
+                .accounts
+                .group_members(gid)
+                .map_err(|_| DavError::not_found("No such group"))?;
+            let h = format!(
+                "/remote.php/dav/principals/groups/{}/",
+                crate::dav::xml::encode_path(gid)
+            );
+            write(&app, &me, &mut out, &h, &Res::Group(gid, &members), &want);
         }
         GwPath::Principal(uid) => {
             let u = app

@@ -8,7 +8,7 @@ use super::render;
 use super::{NS_CAL, principal_href};
 use crate::dav::propfind::multistatus;
 use crate::dav::props::Want;
-use crate::dav::xml::{El, NS_DAV};
+use crate::dav::xml::{El, NS_DAV, escape};
 use crate::dav::{DavError, DavResult};
 use crate::groupware::Collection;
 use crate::groupware::expand::{busy_periods, utc_stamp};
@@ -51,15 +51,7 @@ pub fn free_busy(ctx: &Ctx, c: &Collection, body: &El) -> DavResult {
             break;
         }
     }
-    // Merge overlapping periods.
-    periods.sort_unstable();
-    let mut merged: Vec<(i64, i64)> = Vec::new();
-    for (s, e) in periods {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
+    let merged = crate::groupware::expand::merge_periods(periods);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -169,4 +161,104 @@ pub fn principal_search(ctx: &Ctx, me: &str, body: &El) -> DavResult {
     }
     out.push_str(render::CLOSE);
     Ok(multistatus(response::full(out)))
+}
+
+/// POST to the schedule outbox with a `VFREEBUSY` request (RFC 6638 §5): the busy times of
+/// each attendee who is a user of the box, as a `schedule-response`.
+pub async fn outbox_free_busy(mut ctx: Ctx, me: String) -> DavResult {
+    use crate::groupware::content;
+    use crate::groupware::expand::parse_utc;
+    use crate::groupware::scheduling::normalize_address;
+    let body = ctx.small_body().await.map_err(|e| {
+        DavError::new(
+            e.status(),
+            "Sabre\\DAV\\Exception\\BadRequest",
+            e.to_string(),
+        )
+    })?;
+    let text = String::from_utf8_lossy(&body);
+    let root = content::parse(&text)
+        .map_err(|e| DavError::bad_request(format!("the request is not iCalendar: {e}")))?;
+    let fb = root
+        .children
+        .iter()
+        .find(|c| c.name == "VFREEBUSY")
+        .ok_or_else(|| DavError::bad_request("the outbox takes VFREEBUSY requests only"))?;
+    let when = |name: &str| {
+        fb.props_named(name)
+            .next()
+            .and_then(|p| parse_utc(&p.value))
+            .ok_or_else(|| DavError::bad_request(format!("VFREEBUSY needs a UTC {name}")))
+    };
+    let (from, to) = (when("DTSTART")?, when("DTEND")?);
+    if to <= from || to - from > 3 * 366 * 86_400 {
+        return Err(DavError::bad_request(
+            "the free-busy range must be positive and at most three years",
+        ));
+    }
+    let organizer = fb
+        .props_named("ORGANIZER")
+        .next()
+        .map(|p| p.value.clone())
+        .unwrap_or_default();
+    let uid = fb
+        .props_named("UID")
+        .next()
+        .map(|p| p.value.clone())
+        .unwrap_or_default();
+    let app = ctx.app.clone();
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<cal:schedule-response xmlns:d=\"DAV:\" xmlns:cal=\"urn:ietf:params:xml:ns:caldav\">",
+    );
+    for att in fb.props_named("ATTENDEE") {
+        let addr = normalize_address(&att.value);
+        let user = app.accounts.find_login(&addr).ok().flatten().filter(|u| {
+            u.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(&addr))
+        });
+        out.push_str(&format!(
+            "<cal:response><cal:recipient><d:href>{}</d:href></cal:recipient>",
+            escape(&att.value)
+        ));
+        match user {
+            None => {
+                out.push_str("<cal:request-status>3.7;Invalid calendar user</cal:request-status>")
+            }
+            Some(u) => {
+                let a = app.clone();
+                let uid_user = u.uid.clone();
+                let busy =
+                    tokio::task::spawn_blocking(move || a.groupware.free_busy(&uid_user, from, to))
+                        .await
+                        .map_err(|_| DavError::bad_request("free-busy lookup failed"))??;
+                let mut ics = format!(
+                    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Hearth//Hearth//EN\r\nMETHOD:REPLY\r\nBEGIN:VFREEBUSY\r\nUID:{}\r\nDTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\nORGANIZER:{}\r\nATTENDEE:{}\r\n",
+                    uid,
+                    utc_stamp(from),
+                    utc_stamp(from),
+                    utc_stamp(to),
+                    organizer,
+                    att.value
+                );
+                for (s, e) in busy {
+                    ics.push_str(&format!("FREEBUSY:{}/{}\r\n", utc_stamp(s), utc_stamp(e)));
+                }
+                ics.push_str("END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
+                out.push_str(
+                    "<cal:request-status>2.0;Success</cal:request-status><cal:calendar-data>",
+                );
+                out.push_str(&render::text(&ics));
+                out.push_str("</cal:calendar-data>");
+            }
+        }
+        out.push_str("</cal:response>");
+    }
+    out.push_str("</cal:schedule-response>\n");
+    let _ = me;
+    Ok(response::with(
+        StatusCode::OK,
+        "application/xml; charset=utf-8",
+        out,
+    ))
 }
