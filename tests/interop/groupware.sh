@@ -31,12 +31,18 @@ check "caldav library: every step (see groupware-caldav.txt)" grep -q '^[0-9]* p
 grep -E '^(ok|FAIL)' "$out" | sed 's/^/  caldav: /'
 
 # --- caldav-server-tester against the Nextcloud profile -----------------------------------------
-# Better than the profile is fine; worse is a failure, except the gaps listed here (said plainly
-# in docs/clients.md): RFC 6638 scheduling is not built yet.
-KNOWN_GAPS='^scheduling'
+# Better than the profile is fine; worse is a failure. A second user (bob) lets it check
+# scheduling between two accounts. `url.encode-at.*` stays "unknown": no login here has an "@".
+KNOWN_GAPS='^$'
+curl -sf "${AUTH[@]}" -H 'OCS-APIRequest: true' -X PUT -d key=email -d value=alice@family.test \
+  "$BASE/ocs/v2.php/cloud/users/$ADMIN_USER" -o /dev/null
+add_user bob bob-Pass-4711 --email bob@family.test >/dev/null
 cst=$ARTIFACTS/groupware-caldav-server-tester.txt
-timeout 600 "$PYBIN/caldav-server-tester" --caldav-url "$BASE/remote.php/dav/" --caldav-user "$ADMIN_USER" \
-  --caldav-pass "$ADMIN_PASS" --caldav-features nextcloud --diff >"$cst" 2>&1
+cstconf=$(mktmp)/caldav.json
+printf '{"bob": {"caldav_url": "%s/remote.php/dav/", "caldav_username": "bob", "caldav_password": "bob-Pass-4711"}}\n' "$BASE" >"$cstconf"
+CALDAV_CONFIG_FILE=$cstconf timeout 600 "$PYBIN/caldav-server-tester" --caldav-url "$BASE/remote.php/dav/" \
+  --caldav-user "$ADMIN_USER" --caldav-pass "$ADMIN_PASS" --caldav-features nextcloud \
+  --config-section bob --diff >"$cst" 2>&1
 check "caldav-server-tester ran (report: groupware-caldav-server-tester.txt)" grep -q '^Diff (expected vs observed)' "$cst"
 worse=$(sed -n '/^Diff (expected vs observed)/,$p' "$cst" | awk -v gaps="$KNOWN_GAPS" '
   BEGIN { r["full"]=4; r["quirk"]=3; r["fragile"]=3; r["unsupported"]=2; r["ungraceful"]=1; r["broken"]=0 }
@@ -136,8 +142,6 @@ check "idle sync: no local file touched" test "$before" = "$after"
 check "idle sync: vdirsyncer reports no copy/update/delete" bash -c "! grep -Eiq 'copying|updating|deleting' '$ARTIFACTS/groupware-vdirsyncer-idle.txt'"
 
 # --- reminders: a notification and an e-mail, exactly once --------------------------------------
-curl -sf "${AUTH[@]}" -H 'OCS-APIRequest: true' -X PUT -d key=email -d value=alice@family.test \
-  "$BASE/ocs/v2.php/cloud/users/$ADMIN_USER" -o /dev/null
 start=$(date -u -d '+10 minutes 4 seconds' +%Y%m%dT%H%M%SZ)
 printf 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:remind-1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:%s\r\nDURATION:PT30M\r\nSUMMARY:Dentist\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Dentist\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n' "$start" |
   curl -sf "${AUTH[@]}" -T - "$CALS/personal/remind-1.ics" -o /dev/null
@@ -153,7 +157,6 @@ check "notification dismissed" test "$(curl -s -o /dev/null -w '%{http_code}' "$
 check "notification list empty after dismissal" bash -c "! curl -sf -u '$ADMIN_USER:$ADMIN_PASS' -H 'OCS-APIRequest: true' '$BASE/ocs/v2.php/apps/notifications/api/v2/notifications?format=json' | grep -q Dentist"
 
 # --- scheduling: alice invites bob (on the box) and carol (outside it) -------------------------
-add_user bob bob-Pass-4711 --email bob@family.test >/dev/null
 out=$ARTIFACTS/groupware-scheduling.txt
 timeout 300 "$PYBIN/python" "$INTEROP_DIR/caldav_scheduling.py" "$BASE" "$ADMIN_USER" "$ADMIN_PASS" bob bob-Pass-4711 >"$out" 2>&1
 check "scheduling with two users (see groupware-scheduling.txt)" grep -q '^[0-9]* passed, 0 failed$' "$out"
@@ -161,7 +164,7 @@ grep -E '^(ok|FAIL)' "$out" | sed 's/^/  scheduling: /'
 for _ in $(seq 1 20); do [ "$(grep -l 'carol@elsewhere.test' "$MAILDIR"/*.eml 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.5; done
 check "iMIP: carol got the invitation (METHOD:REQUEST) by mail" bash -c "grep -l 'X-Envelope-To: carol@elsewhere.test' '$MAILDIR'/*.eml | xargs grep -l 'METHOD:REQUEST' | grep -q ."
 check "iMIP: carol got the cancellation (METHOD:CANCEL)" bash -c "grep -l 'X-Envelope-To: carol@elsewhere.test' '$MAILDIR'/*.eml | xargs grep -l 'METHOD:CANCEL' | grep -q ."
-check "iMIP: bob (on the box) got no mail" bash -c "! grep -l 'X-Envelope-To: bob@family.test' '$MAILDIR'/*.eml 2>/dev/null | grep -q ."
+check "iMIP: bob (on the box) got no invitation mail" bash -c "! grep -l 'X-Envelope-To: bob@family.test' '$MAILDIR'/*.eml 2>/dev/null | xargs -r grep -l 'Family dinner' | grep -q ."
 
 # --- hostile input ---------------------------------------------------------------------------
 code() { curl -s -o "$ARTIFACTS/groupware-last-body.txt" -w '%{http_code}' "${AUTH[@]}" "$@"; }
