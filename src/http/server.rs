@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, StatusCode, header};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -233,6 +234,7 @@ async fn accept(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAd
 }
 
 mod idle;
+mod logged;
 use idle::IdleIo;
 
 /// One request: decode the path, route, authenticate, dispatch, and log one line.
@@ -267,17 +269,16 @@ async fn handle(app: Arc<App>, peer: IpAddr, https: bool, req: Request<Incoming>
         HeaderValue::from_static("nosniff"),
     );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    tracing::info!(
-        target: "hearth::request",
-        id = %request_id,
-        peer = %peer,
-        user = %user,
-        method = %method,
-        path = %redact_path(&raw_path),
-        status = resp.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-    );
-    resp
+    let line = logged::RequestLine {
+        id: request_id,
+        peer,
+        user,
+        method,
+        path: redact_path(&raw_path),
+        status: resp.status().as_u16(),
+        started,
+    };
+    resp.map(|b| logged::LoggedBody::new(b, line).boxed_unsync())
 }
 
 /// Login-flow tokens in paths are secrets: keep them out of logs.
