@@ -481,6 +481,40 @@ fn import_reports_every_item() {
     assert_eq!(r["imported"], 300, "{r}");
     let export = dav(&s, "GET", &format!("{BOOK}/?export")).send().text();
     assert_eq!(export.matches("BEGIN:VCARD").count(), 300);
+    // addressbook-query: FN contains "person 12" (index only), and a TYPE parameter filter
+    // (parses the cards), with a result limit.
+    let q = |filter: &str, limit: &str| {
+        dav(&s, "REPORT", &format!("{BOOK}/"))
+            .header("Depth", "1")
+            .body(format!(r#"<card:addressbook-query xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/><card:address-data/></d:prop><card:filter>{filter}</card:filter>{limit}</card:addressbook-query>"#))
+            .send()
+            .text()
+    };
+    let fnq = q(
+        r#"<card:prop-filter name="FN"><card:text-match collation="i;unicode-casemap" match-type="contains">person 12</card:text-match></card:prop-filter>"#,
+        "",
+    );
+    assert_eq!(
+        fnq.matches("<d:response>").count(),
+        11,
+        "Person 12, 120..129: {fnq}"
+    );
+    assert!(fnq.contains("FN:Person 125"));
+    let limited = q(
+        r#"<card:prop-filter name="FN"><card:text-match>person</card:text-match></card:prop-filter>"#,
+        "<card:limit><card:nresults>5</card:nresults></card:limit>",
+    );
+    assert_eq!(
+        limited.matches("<d:response>").count(),
+        6,
+        "5 cards and the 507 marker"
+    );
+    assert!(limited.contains("507 Insufficient Storage"));
+    let typed = q(
+        r#"<card:prop-filter name="FN"><card:param-filter name="TYPE"><card:is-not-defined/></card:param-filter></card:prop-filter>"#,
+        "",
+    );
+    assert_eq!(typed.matches("<d:response>").count(), 300);
 }
 
 #[test]

@@ -241,38 +241,41 @@ fn param_matches(p: &Prop, pa: &ParamFilter) -> bool {
     }
 }
 
-/// Evaluates an addressbook-query filter on a card's stored index, when the filter only
-/// looks at indexed properties (no parameters); `None` means "parse the card".
-pub fn card_matches_index(index: &[(String, String)], filter: &CardFilter) -> Option<bool> {
-    let usable = filter.props.iter().all(|pf| {
-        pf.params.is_empty()
-            && pf.time_range.is_none()
-            && super::CARD_INDEX.contains(&pf.name.to_ascii_uppercase().as_str())
-    });
-    if !usable {
-        return None;
+impl CardFilter {
+    /// Whether the card search table can answer this filter (indexed properties only, no
+    /// parameter filters); otherwise every card is parsed.
+    pub fn uses_index_only(&self) -> bool {
+        self.props.iter().all(|pf| {
+            pf.params.is_empty()
+                && pf.time_range.is_none()
+                && super::CARD_INDEX.contains(&pf.name.to_ascii_uppercase().as_str())
+        })
     }
+}
+
+/// Evaluates an addressbook-query filter on a card's packed search entry (see
+/// [`CardFilter::uses_index_only`]).
+pub fn card_matches_packed(packed: &[u8], filter: &CardFilter) -> bool {
     if filter.props.is_empty() {
-        return Some(true);
+        return true;
     }
     let card = Comp {
         name: "VCARD".into(),
-        props: index
-            .iter()
+        props: super::vcard::unpack(packed)
             .map(|(n, v)| Prop {
-                name: n.clone(),
+                name: n.to_owned(),
                 params: Vec::new(),
-                value: v.clone(),
+                value: v.to_owned(),
             })
             .collect(),
         children: Vec::new(),
     };
     let mut results = filter.props.iter().map(|pf| prop_filter_matches(&card, pf));
-    Some(if filter.all_of {
+    if filter.all_of {
         results.all(|r| r)
     } else {
         results.any(|r| r)
-    })
+    }
 }
 
 /// Evaluates an addressbook-query filter against a vCard's text.

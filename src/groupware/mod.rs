@@ -24,8 +24,8 @@ pub use model::{CARD_INDEX, Change, Collection, Kind, Object, Share, SharedView}
 pub use reminders::Reminder;
 
 use crate::store::{
-    COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_DATA, COLLID_URI_OBJECT, PUBLICTOKEN_COLLKEY,
-    Store, StoreError, USERID_KIND_URI_COLLECTION, WriteTx,
+    COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_CARDSEARCH, COLLID_URI_DATA, COLLID_URI_OBJECT,
+    PUBLICTOKEN_COLLKEY, Store, StoreError, USERID_KIND_URI_COLLECTION, WriteTx,
 };
 
 /// The standard precondition a refused object violates (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
@@ -245,6 +245,7 @@ impl Groupware {
             let prefix = format!("{:016x}\0", c.id);
             tx.delete_prefix(&COLLID_URI_OBJECT, &prefix)?;
             tx.delete_prefix_raw(&COLLID_URI_DATA, &prefix)?;
+            tx.delete_prefix_raw(&COLLID_URI_CARDSEARCH, &prefix)?;
             tx.delete_prefix(&COLLID_UID_URI, &prefix)?;
             tx.delete_prefix(&COLLID_SEQ_CHANGE, &prefix)?;
             reminders::drop_collection(tx, c.id)?;
@@ -293,6 +294,35 @@ impl Groupware {
         Ok(out)
     }
 
+    /// One page of a collection's card search entries (`uri`, packed properties), in name
+    /// order after `after`. Values are handed to `f` without copying.
+    pub fn card_search(
+        &self,
+        coll_id: u64,
+        after: Option<&str>,
+        limit: usize,
+        mut f: impl FnMut(&str, &[u8]) -> bool,
+    ) -> Result<Option<String>> {
+        let prefix = format!("{coll_id:016x}\0");
+        let after_key = after.map(|a| obj_key(coll_id, a));
+        let mut n = 0;
+        let mut last = None;
+        self.store.read(|tx| {
+            tx.scan_raw(
+                &COLLID_URI_CARDSEARCH,
+                &prefix,
+                after_key.as_deref(),
+                |k, v| {
+                    let uri = &k[prefix.len()..];
+                    n += 1;
+                    last = Some(uri.to_owned());
+                    f(uri, v) && n < limit
+                },
+            )
+        })?;
+        Ok(if n < limit { None } else { last })
+    }
+
     /// Stores a calendar object or vCard. Returns whether it was created, and its ETag.
     pub fn put_object(
         &self,
@@ -315,15 +345,22 @@ impl Groupware {
                 "The data is not UTF-8".into(),
             )
         })?;
-        let (uid, component, start, end, recurring, index) = match coll.kind {
+        let (uid, component, start, end, recurring, search) = match coll.kind {
             Kind::Calendar => {
                 let a = ical::analyze(text, &coll.components)?;
                 (a.uid, a.component, a.start, a.end, a.recurring, None)
             }
             Kind::Addressbook => {
                 let uid = vcard::analyze(text)?.unwrap_or_else(|| uri.to_owned());
-                let index = vcard::index(text);
-                (uid, "VCARD".to_owned(), i64::MIN, i64::MAX, false, index)
+                let search = vcard::packed_index(text);
+                (
+                    uid,
+                    "VCARD".to_owned(),
+                    i64::MIN,
+                    i64::MAX,
+                    false,
+                    Some(search),
+                )
             }
         };
         let etag = hex(&Md5::digest(data));
@@ -355,10 +392,12 @@ impl Groupware {
                 end,
                 recurring,
                 modified: now(),
-                index: index.clone(),
             };
             tx.put(&COLLID_URI_OBJECT, &key, &obj)?;
             tx.put_raw(&COLLID_URI_DATA, &key, data)?;
+            if let Some(packed) = &search {
+                tx.put_raw(&COLLID_URI_CARDSEARCH, &key, packed)?;
+            }
             if coll.kind == Kind::Calendar {
                 reminders::reindex(tx, coll, uri, Some(text), now())?;
             }
@@ -380,6 +419,7 @@ impl Groupware {
             check(Some(&old), cond)?;
             tx.delete(&COLLID_URI_OBJECT, &key)?;
             tx.delete_raw(&COLLID_URI_DATA, &key)?;
+            tx.delete_raw(&COLLID_URI_CARDSEARCH, &key)?;
             tx.delete(&COLLID_UID_URI, &obj_key(coll.id, &old.uid))?;
             reminders::reindex(tx, coll, uri, None, 0)?;
             record_change(tx, coll, uri, true)?;

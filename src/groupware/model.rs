@@ -126,15 +126,11 @@ pub struct Object {
     /// Has RRULE/RDATE or overrides: a span overlap must be confirmed by expanding.
     pub recurring: bool,
     pub modified: i64,
-    /// For vCards: the searchable properties (name, raw value) of [`CARD_INDEX`], so an
-    /// addressbook-query on them needs no parse. `None` for objects stored before it existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<Vec<(String, String)>>,
 }
 
 impl Record for Object {}
 
-/// The vCard properties kept in [`Object::index`] (what contact searches look at).
+/// The vCard properties kept in the card search table (what contact searches look at).
 pub const CARD_INDEX: &[&str] = &[
     "FN",
     "N",

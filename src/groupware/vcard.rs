@@ -36,16 +36,34 @@ mod tests {
     }
 }
 
-/// The searchable properties of a card, raw values (see [`super::CARD_INDEX`]).
-pub fn index(text: &str) -> Option<Vec<(String, String)>> {
-    let card = super::content::parse(text).ok()?;
-    Some(
-        card.props
-            .into_iter()
+/// The searchable properties of a card ([`super::CARD_INDEX`]), packed for the search table:
+/// `NAME \x1f raw value \x1e` per property.
+pub fn packed_index(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Ok(card) = super::content::parse(text) {
+        for p in card
+            .props
+            .iter()
             .filter(|p| super::CARD_INDEX.contains(&p.name.as_str()))
-            .map(|p| (p.name, p.value))
-            .collect(),
-    )
+        {
+            out.extend_from_slice(p.name.as_bytes());
+            out.push(0x1f);
+            out.extend_from_slice(p.value.replace(['\x1e', '\x1f'], " ").as_bytes());
+            out.push(0x1e);
+        }
+    }
+    out
+}
+
+/// The (name, raw value) pairs of a packed index.
+pub fn unpack(packed: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+    packed.split(|&b| b == 0x1e).filter_map(|entry| {
+        let i = entry.iter().position(|&b| b == 0x1f)?;
+        Some((
+            std::str::from_utf8(&entry[..i]).ok()?,
+            std::str::from_utf8(&entry[i + 1..]).ok()?,
+        ))
+    })
 }
 
 /// The card in the requested vCard version (`"3.0"` or `"4.0"`), or `None` when it is stored

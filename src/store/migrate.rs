@@ -3,12 +3,12 @@
 use super::{Result, Store, StoreError, tables};
 
 /// The schema this build writes. Bump it and append a step to `STEPS` for every change.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 type Step = fn(&super::WriteTx) -> Result<()>;
 
 /// `STEPS[n]` migrates schema `n` to `n + 1`.
-const STEPS: [Step; 4] = [v0_to_v1, v1_to_v2, v2_to_v3, v3_to_v4];
+const STEPS: [Step; 5] = [v0_to_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5];
 
 fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
     // Creating every table up front means read transactions never meet a missing table.
@@ -57,6 +57,34 @@ fn v3_to_v4(tx: &super::WriteTx) -> Result<()> {
     t.open_table(tables::ALARMTIME_REMINDER.def)?;
     t.open_table(tables::COLLID_URI_ALARMKEYS.def)?;
     t.open_table(tables::PUBLICTOKEN_COLLKEY.def)?;
+    Ok(())
+}
+
+/// The card search index, filled from the cards already stored.
+fn v4_to_v5(tx: &super::WriteTx) -> Result<()> {
+    tx.0.open_table(tables::COLLID_URI_CARDSEARCH.def)?;
+    let mut cards = Vec::new();
+    {
+        use redb::ReadableTable;
+        let objects = tx.0.open_table(tables::COLLID_URI_OBJECT.def)?;
+        let data = tx.0.open_table(tables::COLLID_URI_DATA.def)?;
+        for entry in objects.iter()? {
+            let (k, v) = entry?;
+            // Only vCards: their metadata names the component.
+            if String::from_utf8_lossy(v.value()).contains("\"component\":\"VCARD\"")
+                && let Some(d) = data.get(k.value())?
+            {
+                cards.push((
+                    k.value().to_owned(),
+                    String::from_utf8_lossy(d.value()).into_owned(),
+                ));
+            }
+        }
+    }
+    for (key, text) in cards {
+        let packed = crate::groupware::vcard::packed_index(&text);
+        tx.put_raw(&tables::COLLID_URI_CARDSEARCH, &key, &packed)?;
+    }
     Ok(())
 }
 

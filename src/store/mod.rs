@@ -208,6 +208,34 @@ impl ReadTx {
         Ok(t.get(key)?.map(|v| v.value().to_vec()))
     }
 
+    /// Visits raw records under `prefix` strictly after `after` (or from the start), in key
+    /// order, until `f` returns false. The value is lent, not copied.
+    pub fn scan_raw(
+        &self,
+        table: &RawTable,
+        prefix: &str,
+        after: Option<&str>,
+        mut f: impl FnMut(&str, &[u8]) -> bool,
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let t = self.0.open_table(table.def)?;
+        let range = match after {
+            Some(a) => t.range::<&str>((Bound::Excluded(a), Bound::Unbounded))?,
+            None => t.range::<&str>((Bound::Included(prefix), Bound::Unbounded))?,
+        };
+        for entry in range {
+            let (k, v) = entry?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if !f(key, v.value()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Like `scan`, but starting strictly after the key `after` (which must lie under
     /// `prefix`): paging through a long range costs only the page, not everything before it.
     pub fn scan_after<V: Record>(

@@ -64,3 +64,6 @@ pub const COLLID_URI_ALARMKEYS: Table<Vec<String>> = Table::new("collid_uri_alar
 impl super::Record for Vec<String> {}
 /// publish token → the published calendar's `userid_kind_uri_collection` key.
 pub const PUBLICTOKEN_COLLKEY: Table<String> = Table::new("publictoken_collkey");
+/// collection id (16 hex) `\0` card uri → the card's searchable properties, packed as
+/// `NAME \x1f raw value \x1e` (addressbook-query reads these instead of the cards).
+pub const COLLID_URI_CARDSEARCH: RawTable = RawTable::new("collid_uri_cardsearch");

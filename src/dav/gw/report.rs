@@ -86,6 +86,9 @@ pub async fn handle(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
                 .and_then(|l| l.child(NS_CARD, "nresults"))
                 .and_then(|n| n.text_content().trim().parse::<usize>().ok())
                 .unwrap_or(usize::MAX);
+            if filter.uses_index_only() {
+                return Ok(card_query(app, me, c, want, filter, limit));
+            }
             Ok(query(app, me, c, want, Query::Card(filter), limit))
         }
         (NS_CAL, "free-busy-query", Kind::Calendar) => super::search::free_busy(&ctx, &c, &body),
@@ -358,6 +361,79 @@ impl Query {
             Query::Card(f) => filter::card_matches(&text, f),
         }
     }
+}
+
+/// Streams the cards that match an index-only filter, reading the search table instead of
+/// the cards themselves.
+fn card_query(
+    app: Arc<App>,
+    me: String,
+    c: Collection,
+    want: Shape,
+    f: CardFilter,
+    limit: usize,
+) -> Resp {
+    let wants_data =
+        matches!(&want.want, Want::Props(p) if p.iter().any(|n| n.ends_with("}address-data")));
+    let (tx, rx) = body::channel(4);
+    tokio::task::spawn_blocking(move || {
+        if tx.blocking_send(render::OPEN.into()).is_err() {
+            return;
+        }
+        let mut after: Option<String> = None;
+        let mut sent = 0usize;
+        let mut truncated = false;
+        loop {
+            let mut hits = Vec::new();
+            let next = app
+                .groupware
+                .card_search(c.id, after.as_deref(), PAGE, |uri, packed| {
+                    if filter::card_matches_packed(packed, &f) {
+                        hits.push(uri.to_owned());
+                    }
+                    true
+                });
+            let next = match next {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "card query failed midway");
+                    break;
+                }
+            };
+            let mut chunk = String::new();
+            for uri in &hits {
+                if sent >= limit {
+                    truncated = true;
+                    break;
+                }
+                let Ok(Some(o)) = app.groupware.object(&c, uri) else {
+                    continue;
+                };
+                let data = if wants_data {
+                    app.groupware.object_data(c.id, uri).ok().flatten()
+                } else {
+                    None
+                };
+                sent += 1;
+                write_object(&app, &me, &mut chunk, &c, (uri, &o), &want, data.as_deref());
+            }
+            if !chunk.is_empty() && tx.blocking_send(chunk.into()).is_err() {
+                return;
+            }
+            match next {
+                Some(n) if !truncated => after = Some(n),
+                _ => break,
+            }
+        }
+        let mut tail = String::new();
+        if truncated {
+            let h = super::collection_href(c.kind, c.home_user(), c.name());
+            render::status_response(&mut tail, &h, "507 Insufficient Storage");
+        }
+        tail.push_str(render::CLOSE);
+        let _ = tx.blocking_send(tail.into());
+    });
+    multistatus(rx.boxed_unsync())
 }
 
 /// Streams the members of `c` that match `q`.
