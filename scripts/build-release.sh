@@ -37,7 +37,7 @@ for arch in "${targets[@]}"; do
   install -m 0755 "$bin" "$OUT/hearth-$arch.tmp" && mv -f "$OUT/hearth-$arch.tmp" "$OUT/hearth-$arch"
   desc=$(file -b "$OUT/hearth-$arch")
   case $desc in
-    *"statically linked"*) ;;
+    *"statically linked"*|*"static-pie linked"*) ;;
     *) die "out/hearth-$arch is not statically linked: $desc" ;;
   esac
   case $desc in
