@@ -226,6 +226,7 @@ xz -T2 -6 -c "$IMG" >"$IMG.xz.tmp" && mv -f "$IMG.xz.tmp" "$IMG.xz"
   for p in "${PKGS[@]}"; do basename "$(deb_for "$p")"; done
   echo "vmlinuz $(stat -c %s "$B/vmlinuz") initrd.img $(stat -c %s "$B/initrd.img") hearth $(stat -c %s "$HEARTH_AARCH64_BIN")"
   echo "img $(stat -c %s "$IMG") xz $(stat -c %s "$IMG.xz")"
+  for g in "$R"/etc/modules.*; do echo "modules ${g##*/modules.}: $(sed 's|.*/||; s|\.ko$||' "$g" | tr '\n' ' ')"; done
   sha256sum "$IMG.xz" | sed "s|$OUT/||"
 } >"$OUT/hearth-$VERSION-arm64.manifest.txt"
 echo "$inputs_hash" >"$IMG.inputs"
