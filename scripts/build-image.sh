@@ -8,7 +8,8 @@
 #   p1  FAT32 "HEARTHBOOT" 128 MiB: Pi firmware + DTBs + config.txt/cmdline.txt,
 #       EFI/BOOT/BOOTAA64.EFI (systemd-boot) + loader/, vmlinuz, initrd.img
 #   p2  ext4 "hearthdata" 64 MiB, grown to fill the card on first boot
-# The root file system is the initramfs: busybox, hearth, kernel modules, /init (image/).
+# The root file system is the initramfs: busybox, kernel modules, /init (image/); hearth itself
+# runs from the boot partition (mounted read-only).
 # Inputs: image/ and board/ in this clone, arm64 .debs from Debian trixie cached in
 # ~/.cache/hearth-image/debs (image/packages.txt). docs/image.md explains the choices.
 set -euo pipefail
@@ -96,7 +97,6 @@ rm -rf "$W"; mkdir -p "$W"
 R=$W/initramfs
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,etc,lib/modules,proc,sys,dev,run,tmp,data,boot}
 install -m 0755 "$BB/usr/bin/busybox" "$R/bin/busybox"
-install -m 0755 "$HEARTH_AARCH64_BIN" "$R/usr/bin/hearth"
 install -m 0755 "$ROOT/image/init" "$R/init"
 for f in udhcpc.script show-banner memory-report listeners-report set-clock grow-data; do
   install -m 0755 "$ROOT/image/$f" "$R/etc/$f"
@@ -178,6 +178,7 @@ kimg=$K/boot/vmlinuz-$KVER
 [ -e "$kimg" ] || kimg=$KMOD/vmlinuz
 cp "$kimg" "$B/vmlinuz"
 cp "$W/initrd.img" "$B/initrd.img"
+cp "$HEARTH_AARCH64_BIN" "$B/hearth"   # run from here by /init (page cache, not initramfs RAM)
 for f in $FIRMWARE; do cp "$FW/usr/lib/raspi-firmware/$f" "$B/"; done
 cp "$FW"/usr/lib/raspi-firmware/overlays/* "$B/overlays/" 2>/dev/null || true
 dtbdir=$K/usr/lib/linux-image-$KVER/broadcom
