@@ -6,7 +6,11 @@
 #      boot), with user-mode networking forwarding loopback ports to the box's 80 and 443;
 #   3. set-up through the real wizard over HTTP (claim code read off the serial console);
 #   4. a file uploaded and downloaded over WebDAV (HTTPS, checked against the box's own CA);
-#   5. clean power-off (ACPI power button), boot again from the same disk, the file is there.
+#   5. clean power-off (ACPI power button), boot again from the same disk, the file is there;
+#      Hearth killed once by a test hook comes back (supervisor);
+#   6. a power cut right after an upload, a boot with the RTC 26 years behind: files intact,
+#      clock restored from the last saved time;
+#   7. the log ring on the data partition (read with debugfs from the image).
 # Builds what it needs (cached). The last line gives the boot-to-first-answer time.
 #   scripts/boot-test.sh            Env: ARTIFACTS (console logs), BOOT_TEST_KEEP=1 (keep work dir)
 set -euo pipefail
@@ -62,7 +66,7 @@ boot() { # $1 = run number; sets QEMU_PID, T_BOOT
     -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$HTTP-:80,hostfwd=tcp:127.0.0.1:$HTTPS-:443" \
     -device virtio-net-pci,netdev=n0,romfile= \
     -monitor "unix:$W/monitor.sock,server,nowait" -serial "file:$W/console-$1.log" \
-    -display none </dev/null >"$W/qemu-$1.log" 2>&1 &
+    -display none ${EXTRA_QEMU:-} </dev/null >"$W/qemu-$1.log" 2>&1 &
   QEMU_PID=$!
 }
 first_answer() { # polls until any HTTP answer; prints seconds since boot
@@ -167,9 +171,41 @@ tls "$S/status.php" | grep -q '"installed":true' ||
 ok "after reboot: still set up, file intact"
 for _ in $(seq 1 80); do grep -q 'hearth-init: memory (idle' "$W/console-2.log" && break; sleep 0.5; done
 mem2=$(tr -d '\r' <"$W/console-2.log" | grep -o 'hearth-init: memory (idle.*' | tail -1 || true)
-grep -h 'hearth-init: clock' "$W"/console-*.log | sed 's/^hearth-init: /note: /' | tail -2 || true
+grep -h 'hearth-init: clock' "$W"/console-*.log | tr -d '\r' | sed 's/^hearth-init: /note: /' | tail -2 || true
+
+# --- 6. power cut, then a boot with the clock 26 years behind ---------------------------------
+# A second file is uploaded and the VM killed right after the 201 (no shutdown). The next boot
+# starts with the emulated RTC at 2000-01-01, as a Pi without RTC would start at 1970: /init
+# must restore the last saved time (and then correct it from an HTTP Date header).
+head -c 1048576 /dev/urandom >"$W/upload2.bin"
+want2=$(sha256sum <"$W/upload2.bin" | cut -c1-64)
+[ "$(dav -o /dev/null -w '%{http_code}' -T "$W/upload2.bin" "$D/power-cut.bin")" = 201 ] || fail "WebDAV PUT before the power cut failed"
+kill -KILL "$QEMU_PID"; wait "$QEMU_PID" 2>/dev/null || true; QEMU_PID=
+ok "power cut (qemu killed) right after a 1 MiB upload was acknowledged"
+EXTRA_QEMU="-rtc base=2000-01-01T00:00:00" boot 3
+T3=$(first_answer)
+ok "third boot (after the power cut, RTC at 2000-01-01): first HTTP answer after $T3 s"
+for f in boot-test.bin:$want power-cut.bin:$want2; do
+  [ "$(dav -o "$W/check.bin" -w '%{http_code}' "$D/${f%%:*}")" = 200 ] || fail "GET ${f%%:*} after the power cut failed"
+  [ "$(sha256sum <"$W/check.bin" | cut -c1-64)" = "${f#*:}" ] || fail "${f%%:*} differs after the power cut"
+done
+ok "after the power cut: both files intact"
+for _ in $(seq 1 40); do grep -q 'clock set from the last known time' "$W/console-3.log" && break; sleep 0.5; done
+c=$(tr -d '\r' <"$W/console-3.log" | grep -o 'clock set from the last known time.*' | head -1 || true)
+[ -n "$c" ] || fail "the clock was not restored from the saved time"
+ok "$c"
+for _ in $(seq 1 30); do grep -q 'hearth-init: clock' "$W/console-3.log" && break; sleep 0.5; done
+tr -d '\r' <"$W/console-3.log" | grep -o 'hearth-init: clock.*' | sed 's/^hearth-init: /note: /' | head -2 || true
 echo "first boot, before set-up: ${mem1#hearth-init: }"
 echo "second boot, set up: ${mem2#hearth-init: }"
 power_off
 ok "powered off again"
-echo "boot-test: ok — boot to first answer (qemu -M virt, UEFI, TCG, 2 vCPU): first boot $T1 s, second boot $T2 s"
+
+# --- 7. the log ring on the data partition (read from the disk image, no mount) --------------
+off=$(( $(sfdisk -J "$W/disk.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["start"])') * 512 ))
+debugfs -R "cat /log/messages" "$W/disk.img?offset=$off" >"$W/messages" 2>/dev/null || true
+grep -q 'hearth-init' "$W/messages" && grep -q 'hearth: ' "$W/messages" ||
+  fail "no log ring in /log/messages on the data partition"
+cp "$W/messages" "$ARTIFACTS/log-messages.txt"
+ok "log ring on the data partition: /log/messages $(stat -c %s "$W/messages") bytes, $(grep -c 'hearth: ' "$W/messages") lines from Hearth"
+echo "boot-test: ok — boot to first answer (qemu -M virt, UEFI, TCG, 2 vCPU): first boot $T1 s, second boot $T2 s, after a power cut $T3 s"
