@@ -5,8 +5,9 @@
 #   scripts/build-image.sh            (builds out/hearth-aarch64 first if needed)
 #
 # Layout (MBR, so one FAT32 partition serves the Pi firmware and UEFI alike):
-#   p1  FAT32 "HEARTHBOOT" 128 MiB: Pi firmware + DTBs + config.txt/cmdline.txt,
-#       EFI/BOOT/BOOTAA64.EFI (systemd-boot) + loader/, vmlinuz, initrd.img
+#   p1  FAT32 "HEARTHBOOT" 256 MiB: Pi firmware + DTBs + config.txt/cmdline.txt,
+#       EFI/BOOT/BOOTAA64.EFI (systemd-boot) + loader/, vmlinuz + initrd.img (Debian trixie
+#       6.12), pi5/ (trixie-backports 7.x kernel, initrd, DTBs for the Pi 5), hearth
 #   p2  ext4 "hearthdata" 64 MiB, grown to fill the card on first boot
 # The root file system is the initramfs: busybox, kernel modules, /init (image/); hearth itself
 # runs from the boot partition (mounted read-only).
@@ -15,13 +16,14 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
-BOOT_MIB=128
+BOOT_MIB=256   # 65 MiB used: room for a second kernel+initramfs+hearth set (A/B, docs/image.md)
 DATA_MIB=64
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 IMG=$OUT/hearth-$VERSION-arm64.img
 # Device trees for the supported Raspberry Pi boards (from the kernel package).
 DTBS="bcm2837-rpi-3-b bcm2837-rpi-3-b-plus bcm2837-rpi-3-a-plus bcm2837-rpi-zero-2-w
-  bcm2837-rpi-cm3-io3 bcm2711-rpi-4-b bcm2711-rpi-400 bcm2711-rpi-cm4-io bcm2712-rpi-5-b"
+  bcm2837-rpi-cm3-io3 bcm2711-rpi-4-b bcm2711-rpi-400 bcm2711-rpi-cm4-io"
+DTBS_PI5="bcm2712-rpi-5-b bcm2712-d-rpi-5-b"   # with the Pi 5 kernel, under pi5/
 # Pi firmware files (Pi 0–3: bootcode.bin + start/fixup; Pi 4/400/CM4: start4/fixup4).
 FIRMWARE="bootcode.bin start.elf fixup.dat start4.elf fixup4.dat"
 
@@ -45,13 +47,30 @@ deb_for() { # name[:arch] -> cached file, if any
   done
   return 0
 }
-if [ ! -s "$DEBS/kernel-package" ]; then
-  in_chroot apt-cache depends linux-image-arm64:arm64 2>/dev/null |
-    sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*\)/\1/p' | head -1 >"$DEBS/kernel-package"
-  [ -s "$DEBS/kernel-package" ] || die "cannot resolve linux-image-arm64"
-fi
-KPKG=$(cat "$DEBS/kernel-package")
-mapfile -t PKGS < <(sed -e 's/#.*//' -e '/^\s*$/d' -e "s/^KERNEL$/$KPKG/" "$ROOT/image/packages.txt")
+# Two kernels, both Debian's generic arm64 one: trixie's own (6.12, security-supported) for
+# everything the firmware or UEFI boots by default, and trixie-backports' (7.x, the first with
+# the RP1 drivers behind a Pi 5's Ethernet and USB) for the Pi 5 only (config.txt [pi5] →
+# pi5/). Each is resolved once from linux-image-arm64 and then kept (debs/kernel-packages.*).
+resolve_kernel() { # main|pi5 -> debs/kernel-packages.<name>
+  local list=$DEBS/kernel-packages.$1 suite=
+  [ "$1" = pi5 ] && suite=/$SUITE-backports
+  [ -s "$list" ] && return 0
+  # linux-image-arm64 -> linux-image-<abi> -> (7.x) linux-{binary,base,modules}-<abi>
+  in_chroot /bin/sh -c '
+    img=$(apt-cache depends "linux-image-arm64:arm64$1" | sed -n "s/.*Depends: \(linux-image-[0-9][^ :]*\).*/\1/p" | head -1)
+    [ -n "$img" ] || exit 1
+    abi=${img#linux-image-}
+    parts=$(apt-cache depends "$img:arm64" | sed -n "s/.*Depends: \(linux-\(binary\|base\|modules\)-$abi\).*/\1/p" | sort -u)
+    if [ -n "$parts" ]; then for p in $parts; do echo "$p:arm64"; done; else echo "$img:arm64"; fi
+  ' sh "$suite" >"$list.tmp" 2>/dev/null && [ -s "$list.tmp" ] && mv "$list.tmp" "$list" ||
+    die "cannot resolve linux-image-arm64$suite"
+}
+resolve_kernel main
+resolve_kernel pi5
+mapfile -t KPKGS_MAIN <"$DEBS/kernel-packages.main"
+mapfile -t KPKGS_PI5 <"$DEBS/kernel-packages.pi5"
+mapfile -t PKGS < <(sed -e 's/#.*//' -e '/^\s*$/d' "$ROOT/image/packages.txt" | grep -vx KERNEL)
+PKGS=("${KPKGS_MAIN[@]}" "${KPKGS_PI5[@]}" "${PKGS[@]}")
 missing=()
 for p in "${PKGS[@]}"; do [ -n "$(deb_for "$p")" ] || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -81,11 +100,18 @@ extract() { # name -> directory with the unpacked .deb (cached)
   if [ ! -e "$d/.done" ]; then rm -rf "$d"; mkdir -p "$d"; dpkg-deb -x "$f" "$d"; touch "$d/.done"; fi
   echo "$d"
 }
-K=$(extract "$KPKG")
-KVER=${KPKG#linux-image-}; KVER=${KVER%%:*}
-KMOD=$K/usr/lib/modules/$KVER
-[ -d "$KMOD" ] || KMOD=$K/lib/modules/$KVER
-[ -e "$KMOD/modules.dep" ] || depmod -b "${KMOD%/lib/modules/*}" "$KVER"
+unpack_kernel() { # package names... -> sets K (unpacked tree), KVER, KMOD
+  K=$EX/kernel-$(basename "$(deb_for "$1")" .deb)
+  if [ ! -e "$K/.done" ]; then
+    rm -rf "$K"; mkdir -p "$K"
+    local p; for p in "$@"; do dpkg-deb -x "$(deb_for "$p")" "$K"; done
+    touch "$K/.done"
+  fi
+  KVER=$(ls "$K/usr/lib/modules" 2>/dev/null | head -1)
+  [ -n "$KVER" ] || die "no modules directory in $*"
+  KMOD=$K/usr/lib/modules/$KVER
+  [ -e "$KMOD/modules.dep" ] || depmod -b "$K/usr" "$KVER"
+}
 BB=$(extract busybox-static:arm64)
 FW=$(extract raspi-firmware)
 SDB=$(extract systemd-boot-efi:arm64)
@@ -144,48 +170,64 @@ echo /lib/aarch64-linux-gnu >"$R/etc/ld.so.conf"
 
 # Kernel modules: each listed one with its dependencies, decompressed, in load order, one list
 # per board group (image/modules.txt); a module shared by two groups is loaded by the first.
-nmods=0
-group=
-loaded=" "
-while read -r m; do
-  case $m in \[*\]) group=${m#[}; group=${group%]}; : >"$R/etc/modules.$group"; continue ;; esac
-  [ -n "$group" ] || die "image/modules.txt: module $m before any [group]"
-  out=$(modprobe -d "${KMOD%/lib/modules/*}" -S "$KVER" --show-depends "$m" 2>/dev/null) ||
-    { log "warning: module $m is not in kernel $KVER; skipped"; continue; }
-  while read -r kind path _; do
-    [ "$kind" = insmod ] || continue
-    rel=${path#"$KMOD"/}; rel=${rel%.xz}; rel=${rel%.zst}
-    grep -qxF "$rel" "$R/etc/modules.$group" && continue
-    echo "$rel" >>"$R/etc/modules.$group"
-    case $loaded in *" $rel "*) continue ;; esac
-    loaded="$loaded$rel "
-    mkdir -p "$R/lib/modules/$(dirname "$rel")"
-    case $path in
-      *.xz) xz -dc "$path" >"$R/lib/modules/$rel" ;;
-      *.zst) zstd -dqc "$path" >"$R/lib/modules/$rel" ;;
-      *) cp "$path" "$R/lib/modules/$rel" ;;
-    esac
-    nmods=$((nmods + 1))
-  done <<<"$out"
-done < <(sed -e 's/#.*//' -e '/^\s*$/d' "$ROOT/image/modules.txt")
-log "initramfs: $nmods modules, $(du -sh "$R" | cut -f1) unpacked"
-(cd "$R" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -9 -n >"$W/initrd.img")
+# One initramfs per kernel: the common root R plus that kernel's modules.
+make_initrd() { # $1 = output file; uses K, KVER, KMOD
+  local RK=$W/initramfs-$KVER nmods=0 group= loaded=" " skipped= m out kind path rel
+  rm -rf "$RK"; cp -a "$R" "$RK"
+  while read -r m; do
+    case $m in \[*\]) group=${m#[}; group=${group%]}; : >"$RK/etc/modules.$group"; continue ;; esac
+    [ -n "$group" ] || die "image/modules.txt: module $m before any [group]"
+    out=$(modprobe -d "$K/usr" -S "$KVER" --show-depends "$m" 2>/dev/null) || { skipped="$skipped $m"; continue; }
+    while read -r kind path _; do
+      [ "$kind" = insmod ] || continue
+      rel=${path#"$KMOD"/}; rel=${rel%.xz}; rel=${rel%.zst}
+      grep -qxF "$rel" "$RK/etc/modules.$group" && continue
+      echo "$rel" >>"$RK/etc/modules.$group"
+      case $loaded in *" $rel "*) continue ;; esac
+      loaded="$loaded$rel "
+      mkdir -p "$RK/lib/modules/$(dirname "$rel")"
+      case $path in
+        *.xz) xz -dc "$path" >"$RK/lib/modules/$rel" ;;
+        *.zst) zstd -dqc "$path" >"$RK/lib/modules/$rel" ;;
+        *) cp "$path" "$RK/lib/modules/$rel" ;;
+      esac
+      nmods=$((nmods + 1))
+    done <<<"$out"
+  done < <(sed -e 's/#.*//' -e '/^\s*$/d' "$ROOT/image/modules.txt")
+  [ -n "$skipped" ] && log "kernel $KVER has no$skipped (skipped)"
+  log "initramfs for $KVER: $nmods modules, $(du -sh "$RK" | cut -f1) unpacked"
+  for g in "$RK"/etc/modules.*; do echo "modules $KVER ${g##*/modules.}: $(sed 's|.*/||; s|\.ko$||' "$g" | tr '\n' ' ')"; done >>"$W/modules.txt"
+  (cd "$RK" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -9 -n >"$1")
+}
 
 # --- 4. boot partition (FAT32) ----------------------------------------------------------------
 B=$W/boot
-mkdir -p "$B/EFI/BOOT" "$B/loader/entries" "$B/overlays"
-kimg=$K/boot/vmlinuz-$KVER
-[ -e "$kimg" ] || kimg=$KMOD/vmlinuz
-cp "$kimg" "$B/vmlinuz"
-cp "$W/initrd.img" "$B/initrd.img"
+mkdir -p "$B/EFI/BOOT" "$B/loader/entries" "$B/overlays" "$B/pi5"
+kernel_image() { if [ -e "$K/boot/vmlinuz-$KVER" ]; then echo "$K/boot/vmlinuz-$KVER"; else echo "$KMOD/vmlinuz"; fi; }
+copy_dtbs() { # dir dtb-names...
+  local dir=$1 d dtbdir=$K/usr/lib/linux-image-$KVER/broadcom   # 6.12; 7.x: modules/<ver>/dtb
+  shift
+  [ -d "$dtbdir" ] || dtbdir=$KMOD/dtb/broadcom
+  for d in "$@"; do
+    if [ -e "$dtbdir/$d.dtb" ]; then cp "$dtbdir/$d.dtb" "$dir/"; else log "warning: no $d.dtb in kernel $KVER"; fi
+  done
+}
+# The main kernel: Pi 3/4/400/Zero 2 W/CM3/CM4 and UEFI (qemu).
+unpack_kernel "${KPKGS_MAIN[@]}"
+KVER_MAIN=$KVER
+cp "$(kernel_image)" "$B/vmlinuz"
+make_initrd "$B/initrd.img"
+copy_dtbs "$B" $DTBS
+# The Pi 5 kernel, with its own initramfs and DTBs (config.txt: [pi5] os_prefix=pi5/).
+unpack_kernel "${KPKGS_PI5[@]}"
+KVER_PI5=$KVER
+cp "$(kernel_image)" "$B/pi5/vmlinuz"
+make_initrd "$B/pi5/initrd.img"
+copy_dtbs "$B/pi5" $DTBS_PI5
+cp "$ROOT/board/rpi/cmdline.txt" "$B/pi5/"
 cp "$HEARTH_AARCH64_BIN" "$B/hearth"   # run from here by /init (page cache, not initramfs RAM)
 for f in $FIRMWARE; do cp "$FW/usr/lib/raspi-firmware/$f" "$B/"; done
 cp "$FW"/usr/lib/raspi-firmware/overlays/* "$B/overlays/" 2>/dev/null || true
-dtbdir=$K/usr/lib/linux-image-$KVER/broadcom
-[ -d "$dtbdir" ] || dtbdir=$KMOD/dtb/broadcom
-for d in $DTBS; do
-  if [ -e "$dtbdir/$d.dtb" ]; then cp "$dtbdir/$d.dtb" "$B/"; else log "warning: no $d.dtb in $KPKG"; fi
-done
 cp "$ROOT/board/rpi/config.txt" "$ROOT/board/rpi/cmdline.txt" "$B/"
 cp "$SDB/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" "$B/EFI/BOOT/BOOTAA64.EFI"
 cp "$ROOT/board/efi/loader.conf" "$B/loader/loader.conf"
@@ -223,11 +265,11 @@ log "compressing (xz)"
 xz -T2 -6 -c "$IMG" >"$IMG.xz.tmp" && mv -f "$IMG.xz.tmp" "$IMG.xz"
 {
   echo "hearth $VERSION arm64 image, built $(date -u +%FT%TZ)"
-  echo "kernel $KVER"
+  echo "kernel $KVER_MAIN (pi5/: $KVER_PI5)"
   for p in "${PKGS[@]}"; do basename "$(deb_for "$p")"; done
-  echo "vmlinuz $(stat -c %s "$B/vmlinuz") initrd.img $(stat -c %s "$B/initrd.img") hearth $(stat -c %s "$HEARTH_AARCH64_BIN")"
+  echo "vmlinuz $(stat -c %s "$B/vmlinuz") initrd.img $(stat -c %s "$B/initrd.img") pi5/vmlinuz $(stat -c %s "$B/pi5/vmlinuz") pi5/initrd.img $(stat -c %s "$B/pi5/initrd.img") hearth $(stat -c %s "$HEARTH_AARCH64_BIN")"
   echo "img $(stat -c %s "$IMG") xz $(stat -c %s "$IMG.xz")"
-  for g in "$R"/etc/modules.*; do echo "modules ${g##*/modules.}: $(sed 's|.*/||; s|\.ko$||' "$g" | tr '\n' ' ')"; done
+  cat "$W/modules.txt"
   sha256sum "$IMG.xz" | sed "s|$OUT/||"
 } >"$OUT/hearth-$VERSION-arm64.manifest.txt"
 echo "$inputs_hash" >"$IMG.inputs"

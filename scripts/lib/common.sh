@@ -58,7 +58,7 @@ in_chroot() {
 }
 
 # A Debian trixie (amd64) chroot with arm64 multiarch and the Rust cross toolchain.
-CHROOT_STAMP_VERSION=1
+CHROOT_STAMP_VERSION=2   # 2: trixie-backports in the sources (the image's kernel)
 ensure_chroot() {
   need_host_pkgs debootstrap ca-certificates util-linux
   if [ ! -x "$CHROOT/usr/bin/apt-get" ] || [ ! -e "$CHROOT/.debootstrap-done" ]; then
@@ -77,6 +77,7 @@ ensure_chroot() {
     cat >"$CHROOT/etc/apt/sources.list" <<SRC
 deb $DEBIAN_MIRROR $SUITE main non-free-firmware
 deb $DEBIAN_MIRROR $SUITE-updates main non-free-firmware
+deb $DEBIAN_MIRROR $SUITE-backports main non-free-firmware
 deb $DEBIAN_SECURITY $SUITE-security main non-free-firmware
 SRC
     rm -f "$CHROOT/etc/apt/sources.list.d/"*
