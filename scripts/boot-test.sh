@@ -52,6 +52,24 @@ done
 kill "$USER_PID"; wait "$USER_PID" 2>/dev/null || true; USER_PID=
 case $ans in *'"productname":"Hearth"'*) ok "aarch64 binary under qemu-aarch64 answers status.php" ;; *) fail "qemu-aarch64: no status.php answer" ;; esac
 
+# --- 1b. what the Pi firmware and UEFI need, on the image's boot partition -----------------
+pt=$(sfdisk -J "$IMG")
+echo "$pt" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["partitiontable"]; p = t["partitions"]
+assert t["label"] == "dos", "not an MBR"
+assert p[0]["type"] == "c" and p[0].get("bootable"), "p1 is not a bootable FAT32 (0c) partition"
+assert p[1]["type"] == "83", "p2 is not a Linux partition"' || fail "partition table: $pt"
+mt() { MTOOLS_SKIP_CHECK=1 mtype -i "$IMG@@1M" "$@"; }
+for f in bootcode.bin start.elf fixup.dat start4.elf fixup4.dat config.txt cmdline.txt vmlinuz initrd.img hearth \
+  bcm2837-rpi-3-b.dtb bcm2837-rpi-3-b-plus.dtb bcm2837-rpi-zero-2-w.dtb bcm2711-rpi-4-b.dtb bcm2711-rpi-400.dtb \
+  pi5/vmlinuz pi5/initrd.img pi5/cmdline.txt pi5/bcm2712-rpi-5-b.dtb pi5/bcm2712-d-rpi-5-b.dtb \
+  EFI/BOOT/BOOTAA64.EFI loader/loader.conf loader/entries/hearth.conf; do
+  MTOOLS_SKIP_CHECK=1 mdir -i "$IMG@@1M" "::/$f" >/dev/null 2>&1 || fail "boot partition lacks $f"
+done
+mt ::/config.txt | grep -q '^kernel=vmlinuz' && mt ::/config.txt | grep -q '^os_prefix=pi5/' || fail "config.txt"
+ok "image: MBR, FAT32 boot partition with the Pi firmware, DTBs (Pi 3/3B+/Zero 2 W/4/400, Pi 5 under pi5/), config.txt, systemd-boot"
+
 # --- 2. boot the image ----------------------------------------------------------------------
 cp --sparse=always "$IMG" "$W/disk.img"
 truncate -s 2G "$W/disk.img"
