@@ -187,6 +187,10 @@ ok "supervisor: Hearth killed with SIGKILL was restarted and answered again afte
 tls "$S/status.php" | grep -q '"installed":true' ||
   fail "not set up after reboot"
 ok "after reboot: still set up, file intact"
+listening=$(tr -d '\r' <"$W/console-2.log" | sed -n 's/.*hearth-init: listening: //p' | tail -1)
+others=$(echo "$listening" | tr ';' '\n' | grep -v '^$' | grep -v '/hearth$' || true)
+[ -n "$listening" ] && [ -z "$others" ] || fail "after set-up, listening: $listening"
+ok "after set-up, still only hearth listens: $listening"
 for _ in $(seq 1 80); do grep -q 'hearth-init: memory (idle' "$W/console-2.log" && break; sleep 0.5; done
 mem2=$(tr -d '\r' <"$W/console-2.log" | grep -o 'hearth-init: memory (idle.*' | tail -1 || true)
 grep -h 'hearth-init: clock' "$W"/console-*.log | tr -d '\r' | sed 's/^hearth-init: /note: /' | tail -2 || true

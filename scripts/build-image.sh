@@ -27,7 +27,7 @@ DTBS_PI5="bcm2712-rpi-5-b bcm2712-d-rpi-5-b"   # with the Pi 5 kernel, under pi5
 # Pi firmware files (Pi 0–3: bootcode.bin + start/fixup; Pi 4/400/CM4: start4/fixup4).
 FIRMWARE="bootcode.bin start.elf fixup.dat start4.elf fixup4.dat"
 
-need_host_pkgs mtools dosfstools fdisk e2fsprogs kmod cpio xz-utils gzip
+need_host_pkgs mtools dosfstools fdisk e2fsprogs kmod cpio xz-utils gzip binutils
 t0=$SECONDS
 
 # --- 1. the aarch64 binary ------------------------------------------------------------------
