@@ -74,7 +74,9 @@ ok "image: MBR, FAT32 boot partition with the Pi firmware, DTBs (Pi 3/3B+/Zero 2
 cp --sparse=always "$IMG" "$W/disk.img"
 truncate -s 2G "$W/disk.img"
 cp /usr/share/AAVMF/AAVMF_VARS.fd "$W/vars.fd"
-HTTP=$(free_port); HTTPS=$(free_port)
+read -r HTTP HTTPS < <(python3 -c 'import socket
+a, b = socket.socket(), socket.socket(); a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')   # two distinct free ports
 boot() { # $1 = run number; sets QEMU_PID, T_BOOT
   T_BOOT=$(now)
   qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 512 -nographic -no-reboot \
