@@ -61,17 +61,18 @@ pub struct TextMatch {
     pub negate: bool,
     pub collation: Collation,
     pub match_type: MatchType,
+    /// The value case-folded, computed once per query rather than once per object.
+    pub folded: std::sync::OnceLock<String>,
 }
 
 impl TextMatch {
     pub fn matches(&self, text: &str) -> bool {
         let hit = match self.collation {
             Collation::Octet => compare(text, &self.value, self.match_type),
-            Collation::CaseMap => compare(
-                &text.to_lowercase(),
-                &self.value.to_lowercase(),
-                self.match_type,
-            ),
+            Collation::CaseMap => {
+                let needle = self.folded.get_or_init(|| self.value.to_lowercase());
+                compare(&text.to_lowercase(), needle, self.match_type)
+            }
         };
         hit != self.negate
     }
@@ -254,27 +255,50 @@ impl CardFilter {
 }
 
 /// Evaluates an addressbook-query filter on a card's packed search entry (see
-/// [`CardFilter::uses_index_only`]).
+/// [`CardFilter::uses_index_only`]), without building anything per card.
 pub fn card_matches_packed(packed: &[u8], filter: &CardFilter) -> bool {
     if filter.props.is_empty() {
         return true;
     }
-    let card = Comp {
-        name: "VCARD".into(),
-        props: super::vcard::unpack(packed)
-            .map(|(n, v)| Prop {
-                name: n.to_owned(),
+    let one = |pf: &PropFilter| {
+        let mut values = super::vcard::unpack(packed)
+            .filter(|(n, _)| n.eq_ignore_ascii_case(&pf.name))
+            .map(|(_, v)| v)
+            .peekable();
+        if pf.is_not_defined {
+            return values.peek().is_none();
+        }
+        values.any(|v| {
+            let text = unescape(v);
+            if pf.text.is_empty() {
+                true
+            } else if pf.all_of {
+                pf.text.iter().all(|t| t.matches(&text))
+            } else {
+                pf.text.iter().any(|t| t.matches(&text))
+            }
+        })
+    };
+    if filter.all_of {
+        filter.props.iter().all(one)
+    } else {
+        filter.props.iter().any(one)
+    }
+}
+
+/// TEXT escapes undone, without allocating when there are none.
+fn unescape(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.contains('\\') {
+        std::borrow::Cow::Owned(
+            Prop {
+                name: String::new(),
                 params: Vec::new(),
                 value: v.to_owned(),
-            })
-            .collect(),
-        children: Vec::new(),
-    };
-    let mut results = filter.props.iter().map(|pf| prop_filter_matches(&card, pf));
-    if filter.all_of {
-        results.all(|r| r)
+            }
+            .text(),
+        )
     } else {
-        results.any(|r| r)
+        std::borrow::Cow::Borrowed(v)
     }
 }
 

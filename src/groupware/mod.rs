@@ -263,6 +263,27 @@ impl Groupware {
             .read(|tx| tx.get(&COLLID_URI_OBJECT, &obj_key(coll.id, uri)))?)
     }
 
+    /// An object's metadata and (when `with_data`) its text, read in one transaction.
+    pub fn object_with_data(
+        &self,
+        coll: &Collection,
+        uri: &str,
+        with_data: bool,
+    ) -> Result<Option<(Object, Option<Vec<u8>>)>> {
+        let key = obj_key(coll.id, uri);
+        Ok(self.store.read(|tx| {
+            let Some(o) = tx.get(&COLLID_URI_OBJECT, &key)? else {
+                return Ok(None);
+            };
+            let data = if with_data {
+                tx.get_raw(&COLLID_URI_DATA, &key)?
+            } else {
+                None
+            };
+            Ok(Some((o, data)))
+        })?)
+    }
+
     pub fn object_data(&self, coll_id: u64, uri: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .store

@@ -184,6 +184,7 @@ fn text_match(el: &El, default: Collation) -> TextMatch {
             Some("ends-with") => MatchType::EndsWith,
             _ => MatchType::Contains,
         },
+        folded: Default::default(),
     }
 }
 
