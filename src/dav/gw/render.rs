@@ -83,15 +83,30 @@ pub fn href(h: &str) -> String {
 
 /// Text content for XML (calendar data keeps its line breaks; `&`, `<`, `>` escaped).
 pub fn text(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '\r' => o.push_str("&#13;"),
-            c => o.push(c),
-        }
+    let mut o = String::with_capacity(s.len() + s.len() / 16 + 16);
+    // Copy runs between the few bytes that need escaping (all ASCII, so slicing is safe).
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\r' => "&#13;",
+            _ => continue,
+        };
+        o.push_str(&s[start..i]);
+        o.push_str(rep);
+        start = i + 1;
     }
+    o.push_str(&s[start..]);
     o
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_escapes_markup_and_carriage_returns() {
+        assert_eq!(super::text("a<b>&c\r\nü"), "a&lt;b&gt;&amp;c&#13;\nü");
+        assert_eq!(super::text(""), "");
+    }
 }

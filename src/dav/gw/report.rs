@@ -260,11 +260,15 @@ fn write_object(
 ) {
     let h = object_href(c.kind, c.home_user(), c.name(), uri);
     let res = Res::Object(c, uri, o);
-    let names = match &shape.want {
-        Want::Props(p) => p.clone(),
-        _ => vec![format!("{{{NS_DAV}}}getetag")],
+    let fallback;
+    let names: &[String] = match &shape.want {
+        Want::Props(p) => p,
+        _ => {
+            fallback = [format!("{{{NS_DAV}}}getetag")];
+            &fallback
+        }
     };
-    render::response(out, &h, &names, false, |n| {
+    render::response(out, &h, names, false, |n| {
         let is_data =
             n == format!("{{{NS_CAL}}}calendar-data") || n == format!("{{{NS_CARD}}}address-data");
         match data {
