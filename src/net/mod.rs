@@ -79,7 +79,9 @@ fn parse_url(url: &str) -> Result<Url, FetchError> {
     })
 }
 
-async fn resolve(host: &str) -> Result<IpAddr, FetchError> {
+/// A host name (or literal address) to one IP address, with hickory: the static binary must
+/// never call libc's resolver. Also used for the SMTP server (`notify::mail`).
+pub async fn resolve(host: &str) -> Result<IpAddr, FetchError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(ip);
     }

@@ -31,22 +31,15 @@ pub struct Calendar {
 }
 
 async fn resolve(host: &str) -> Result<IpAddr, MailError> {
-    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        return Ok(ip);
-    }
-    let fail = |reason: String| MailError::Resolve {
-        host: host.to_owned(),
-        reason,
-    };
-    let resolver = hickory_resolver::TokioResolver::builder_tokio()
-        .map_err(|e| fail(e.to_string()))?
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let ips = resolver
-        .lookup_ip(host)
+    crate::net::resolve(host.trim_matches(['[', ']']))
         .await
-        .map_err(|e| fail(e.to_string()))?;
-    ips.iter().next().ok_or_else(|| fail("no address".into()))
+        .map_err(|e| MailError::Resolve {
+            host: host.to_owned(),
+            reason: match e {
+                crate::net::FetchError::Resolve { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        })
 }
 
 pub async fn send(
