@@ -110,20 +110,12 @@ impl Groupware {
             other => other?,
         };
         for book in self.collections(owner, Kind::Addressbook)? {
-            let mut after: Option<String> = None;
-            loop {
-                let page = self.objects(book.id, after.as_deref(), 256)?;
-                let Some((last, _)) = page.last() else { break };
-                after = Some(last.clone());
-                for (uri, _) in &page {
-                    if let Some(d) = self.object_data(book.id, uri)? {
-                        self.write_birthday(&cal, &book, uri, Some(&String::from_utf8_lossy(&d)))?;
-                    }
+            self.for_each_object(book.id, |uri, _| {
+                if let Some(d) = self.object_data(book.id, uri)? {
+                    self.write_birthday(&cal, &book, uri, Some(&String::from_utf8_lossy(&d)))?;
                 }
-                if page.len() < 256 {
-                    break;
-                }
-            }
+                Ok(true)
+            })?;
         }
         Ok(cal)
     }
@@ -165,19 +157,12 @@ impl Groupware {
         };
         let prefix = format!("{:x}-", book.id);
         let mut doomed = Vec::new();
-        let mut after: Option<String> = None;
-        while let Ok(page) = self.objects(cal.id, after.as_deref(), 256) {
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            doomed.extend(
-                page.iter()
-                    .filter(|(u, _)| u.starts_with(&prefix))
-                    .map(|(u, _)| u.clone()),
-            );
-            if page.len() < 256 {
-                break;
+        let _ = self.for_each_object(cal.id, |u, _| {
+            if u.starts_with(&prefix) {
+                doomed.push(u.to_owned());
             }
-        }
+            Ok(true)
+        });
         for u in doomed {
             let _ = self.delete_object(&cal, &u, &Conditions::default());
         }

@@ -344,6 +344,29 @@ impl Groupware {
         Ok(if n < limit { None } else { last })
     }
 
+    /// Visits every object of a collection in name order, one page (one read transaction) at
+    /// a time, until `f` returns false.
+    pub fn for_each_object(
+        &self,
+        coll_id: u64,
+        mut f: impl FnMut(&str, &Object) -> Result<bool>,
+    ) -> Result<()> {
+        const PAGE: usize = 256;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.objects(coll_id, after.as_deref(), PAGE)?;
+            for (uri, o) in &page {
+                if !f(uri, o)? {
+                    return Ok(());
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => after = Some(last.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// Stores a calendar object or vCard. Returns whether it was created, and its ETag.
     pub fn put_object(
         &self,

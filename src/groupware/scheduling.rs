@@ -349,32 +349,31 @@ impl Groupware {
     pub fn free_busy(&self, user: &str, from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
         let mut periods = Vec::new();
         for c in self.collections(user, Kind::Calendar)? {
-            if c.uri == INBOX || c.generated {
-                continue;
-            }
-            let mut after: Option<String> = None;
-            loop {
-                let page = self.objects(c.id, after.as_deref(), 256)?;
-                let Some((last, _)) = page.last() else { break };
-                after = Some(last.clone());
-                for (uri, o) in &page {
-                    if o.component == "VEVENT"
-                        && super::ical::overlaps(o.start, o.end, from, to)
-                        && let Some(d) = self.object_data(c.id, uri)?
-                    {
-                        super::expand::busy_periods(
-                            &String::from_utf8_lossy(&d),
-                            from,
-                            to,
-                            &mut periods,
-                        );
-                    }
-                }
-                if page.len() < 256 || periods.len() > 20_000 {
-                    break;
-                }
+            if c.uri != INBOX && !c.generated {
+                self.busy_in(&c, from, to, &mut periods)?;
             }
         }
         Ok(super::expand::merge_periods(periods))
+    }
+
+    /// Adds the busy periods of one calendar inside `[from, to)` (unmerged; bounded, so a
+    /// range over centuries of an endless event stays small).
+    pub fn busy_in(
+        &self,
+        c: &Collection,
+        from: i64,
+        to: i64,
+        periods: &mut Vec<(i64, i64)>,
+    ) -> Result<()> {
+        const MAX_PERIODS: usize = 20_000;
+        self.for_each_object(c.id, |uri, o| {
+            if o.component == "VEVENT"
+                && super::ical::overlaps(o.start, o.end, from, to)
+                && let Some(d) = self.object_data(c.id, uri)?
+            {
+                super::expand::busy_periods(&String::from_utf8_lossy(&d), from, to, periods);
+            }
+            Ok(periods.len() <= MAX_PERIODS)
+        })
     }
 }

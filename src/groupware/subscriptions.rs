@@ -84,21 +84,13 @@ impl Groupware {
                             .flatten()
                     })
                     .collect();
-                let mut after: Option<String> = None;
                 let mut gone = Vec::new();
-                loop {
-                    let page = self.objects(c.id, after.as_deref(), 256)?;
-                    let Some((last, _)) = page.last() else { break };
-                    after = Some(last.clone());
-                    gone.extend(
-                        page.iter()
-                            .filter(|(u, _)| !keep.contains(u))
-                            .map(|(u, _)| u.clone()),
-                    );
-                    if page.len() < 256 {
-                        break;
+                self.for_each_object(c.id, |u, _| {
+                    if !keep.contains(u) {
+                        gone.push(u.to_owned());
                     }
-                }
+                    Ok(true)
+                })?;
                 for u in gone {
                     let _ = self.delete_object(c, &u, &Conditions::default());
                 }

@@ -368,6 +368,18 @@ impl Query {
     }
 }
 
+/// The end of a query's multistatus: a 507 for the collection when the answer was cut at the
+/// client's limit (RFC 6352 §8.6.1), then the closing tag.
+fn closing(c: &Collection, truncated: bool) -> String {
+    let mut tail = String::new();
+    if truncated {
+        let h = super::collection_href(c.kind, c.home_user(), c.name());
+        render::status_response(&mut tail, &h, "507 Insufficient Storage");
+    }
+    tail.push_str(render::CLOSE);
+    tail
+}
+
 /// Streams the cards that match an index-only filter, reading the search table instead of
 /// the cards themselves.
 fn card_query(
@@ -430,13 +442,7 @@ fn card_query(
                 _ => break,
             }
         }
-        let mut tail = String::new();
-        if truncated {
-            let h = super::collection_href(c.kind, c.home_user(), c.name());
-            render::status_response(&mut tail, &h, "507 Insufficient Storage");
-        }
-        tail.push_str(render::CLOSE);
-        let _ = tx.blocking_send(tail.into());
+        let _ = tx.blocking_send(closing(&c, truncated).into());
     });
     multistatus(rx.boxed_unsync())
 }
@@ -493,13 +499,7 @@ fn query(app: Arc<App>, me: String, c: Collection, want: Shape, q: Query, limit:
                 break;
             }
         }
-        let mut tail = String::new();
-        if truncated {
-            let h = super::collection_href(c.kind, c.home_user(), c.name());
-            render::status_response(&mut tail, &h, "507 Insufficient Storage");
-        }
-        tail.push_str(render::CLOSE);
-        let _ = tx.blocking_send(tail.into());
+        let _ = tx.blocking_send(closing(&c, truncated).into());
     });
     multistatus(rx.boxed_unsync())
 }

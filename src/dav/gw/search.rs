@@ -11,46 +11,18 @@ use crate::dav::props::Want;
 use crate::dav::xml::{El, NS_DAV, escape};
 use crate::dav::{DavError, DavResult};
 use crate::groupware::Collection;
-use crate::groupware::expand::{busy_periods, utc_stamp};
+use crate::groupware::expand::utc_stamp;
 use crate::http::{Ctx, response};
-
-/// Most busy periods answered; a query over centuries of an endless event stays bounded.
-const MAX_PERIODS: usize = 20_000;
 
 pub fn free_busy(ctx: &Ctx, c: &Collection, body: &El) -> DavResult {
     let tr = body
         .child(NS_CAL, "time-range")
         .ok_or_else(|| DavError::bad_request("free-busy-query needs a time-range"))?;
     let range = super::report::time_range(tr).map_err(DavError::bad_request)?;
-    let gw = &ctx.app.groupware;
     let mut periods: Vec<(i64, i64)> = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = gw.objects(c.id, after.as_deref(), 256)?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.clone());
-        for (uri, o) in &page {
-            if o.component != "VEVENT"
-                || !crate::groupware::ical::overlaps(o.start, o.end, range.start, range.end)
-            {
-                continue;
-            }
-            if let Some(d) = gw.object_data(c.id, uri)? {
-                busy_periods(
-                    &String::from_utf8_lossy(&d),
-                    range.start,
-                    range.end,
-                    &mut periods,
-                );
-            }
-            if periods.len() > MAX_PERIODS {
-                break;
-            }
-        }
-        if page.len() < 256 || periods.len() > MAX_PERIODS {
-            break;
-        }
-    }
+    ctx.app
+        .groupware
+        .busy_in(c, range.start, range.end, &mut periods)?;
     let merged = crate::groupware::expand::merge_periods(periods);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
