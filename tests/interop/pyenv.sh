@@ -14,7 +14,10 @@ trap 'rm -f "$log"' EXIT
 if ! python3 -m venv "$venv" >"$log" 2>&1; then
   # Debian's python3 keeps venv support in a separate package.
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends python3-venv >>"$log" 2>&1 || true
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -q >>"$log" 2>&1 || true
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends python3-venv python3-pip >>"$log" 2>&1 || true
   python3 -m venv "$venv" >>"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 fi
 if ! "$venv/bin/pip" install -q -r "$here/requirements.txt" >>"$log" 2>&1; then
