@@ -315,31 +315,46 @@ impl Groupware {
         Ok(out)
     }
 
-    /// One page of a collection's card search entries (`uri`, packed properties), in name
-    /// order after `after`. Values are handed to `f` without copying.
-    pub fn card_search(
+    /// One page of an addressbook-query, in one read transaction: walks the card search
+    /// entries (`uri`, packed properties) after `after` and, for each card `accept` takes,
+    /// hands its metadata and (when `with_data`) its text to `emit`, lent, not copied. Stops
+    /// early when `emit` returns false. Returns where the next page starts, if there is one.
+    pub fn card_query_page(
         &self,
         coll_id: u64,
         after: Option<&str>,
         limit: usize,
-        mut f: impl FnMut(&str, &[u8]) -> bool,
+        with_data: bool,
+        mut accept: impl FnMut(&[u8]) -> bool,
+        mut emit: impl FnMut(&str, &Object, Option<&[u8]>) -> bool,
     ) -> Result<Option<String>> {
         let prefix = format!("{coll_id:016x}\0");
         let after_key = after.map(|a| obj_key(coll_id, a));
         let mut n = 0;
         let mut last = None;
         self.store.read(|tx| {
-            tx.scan_raw(
-                &COLLID_URI_CARDSEARCH,
-                &prefix,
-                after_key.as_deref(),
-                |k, v| {
-                    let uri = &k[prefix.len()..];
-                    n += 1;
-                    last = Some(uri.to_owned());
-                    f(uri, v) && n < limit
-                },
-            )
+            let search = tx.open_raw(&COLLID_URI_CARDSEARCH)?;
+            let objects = tx.open(&COLLID_URI_OBJECT)?;
+            let data = tx.open_raw(&COLLID_URI_DATA)?;
+            search.scan(&prefix, after_key.as_deref(), |key, packed| {
+                let uri = &key[prefix.len()..];
+                n += 1;
+                last = Some(uri.to_owned());
+                if accept(packed)
+                    && let Some(o) = objects.get(key)?
+                {
+                    let go_on = if with_data {
+                        data.with(key, |d| emit(uri, &o, Some(d)))?.unwrap_or(true)
+                    } else {
+                        emit(uri, &o, None)
+                    };
+                    if !go_on {
+                        n = 0; // stopped by the caller: no next page
+                        return Ok(false);
+                    }
+                }
+                Ok(n < limit)
+            })
         })?;
         Ok(if n < limit { None } else { last })
     }

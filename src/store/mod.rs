@@ -126,6 +126,58 @@ pub struct Store {
 }
 
 pub struct ReadTx(redb::ReadTransaction);
+
+/// A typed table opened in a read transaction.
+pub struct Opened<'a, V> {
+    t: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    table: &'a Table<V>,
+}
+
+impl<V: Record> Opened<'_, V> {
+    pub fn get(&self, key: &str) -> Result<Option<V>> {
+        match self.t.get(key)? {
+            Some(v) => self.table.decode(key, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A raw table opened in a read transaction; values are lent, not copied.
+pub struct OpenedRaw(redb::ReadOnlyTable<&'static str, &'static [u8]>);
+
+impl OpenedRaw {
+    /// Hands the value under `key` to `f` without copying it.
+    pub fn with<T>(&self, key: &str, f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>> {
+        Ok(self.0.get(key)?.map(|v| f(v.value())))
+    }
+
+    /// Visits values under `prefix` strictly after `after` (or from the start), in key
+    /// order, until `f` returns false.
+    pub fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        mut f: impl FnMut(&str, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let range = match after {
+            Some(a) => self
+                .0
+                .range::<&str>((Bound::Excluded(a), Bound::Unbounded))?,
+            None => self
+                .0
+                .range::<&str>((Bound::Included(prefix), Bound::Unbounded))?,
+        };
+        for entry in range {
+            let (k, v) = entry?;
+            let key = k.value();
+            if !key.starts_with(prefix) || !f(key, v.value())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
 pub struct WriteTx(redb::WriteTransaction);
 
 impl Store {
@@ -234,6 +286,20 @@ impl ReadTx {
             }
         }
         Ok(())
+    }
+
+    /// Opens a typed table once for many lookups in this transaction (each `get` on the
+    /// transaction itself opens the table again).
+    pub fn open<'a, V: Record>(&self, table: &'a Table<V>) -> Result<Opened<'a, V>> {
+        Ok(Opened {
+            t: self.0.open_table(table.def)?,
+            table,
+        })
+    }
+
+    /// Opens a raw table once for many lookups in this transaction.
+    pub fn open_raw(&self, table: &RawTable) -> Result<OpenedRaw> {
+        Ok(OpenedRaw(self.0.open_table(table.def)?))
     }
 
     /// Like `scan`, but starting strictly after the key `after` (which must lie under

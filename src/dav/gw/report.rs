@@ -249,6 +249,14 @@ fn parse_prop_filter(el: &El, ns: &str) -> Result<PropFilter, String> {
 }
 
 /// Writes one object's response, using `data` for calendar-data/address-data when loaded.
+/// Whether the Clark-notation name `n` is `{ns}local`, without building that string.
+fn is_name(n: &str, ns: &str, local: &str) -> bool {
+    n.strip_prefix('{')
+        .and_then(|r| r.strip_suffix(local))
+        .and_then(|r| r.strip_suffix('}'))
+        == Some(ns)
+}
+
 fn write_object(
     app: &App,
     me: &str,
@@ -269,8 +277,7 @@ fn write_object(
         }
     };
     render::response(out, &h, names, false, |n| {
-        let is_data =
-            n == format!("{{{NS_CAL}}}calendar-data") || n == format!("{{{NS_CARD}}}address-data");
+        let is_data = is_name(n, NS_CAL, "calendar-data") || is_name(n, NS_CARD, "address-data");
         match data {
             Some(d) if is_data => {
                 let text = String::from_utf8_lossy(d);
@@ -401,15 +408,23 @@ fn card_query(
         let mut sent = 0usize;
         let mut truncated = false;
         loop {
-            let mut hits = Vec::new();
-            let next = app
-                .groupware
-                .card_search(c.id, after.as_deref(), PAGE, |uri, packed| {
-                    if filter::card_matches_packed(packed, &f) {
-                        hits.push(uri.to_owned());
+            let mut chunk = String::new();
+            let next = app.groupware.card_query_page(
+                c.id,
+                after.as_deref(),
+                PAGE,
+                wants_data,
+                |packed| filter::card_matches_packed(packed, &f),
+                |uri, o, data| {
+                    if sent >= limit {
+                        truncated = true;
+                        return false;
                     }
+                    sent += 1;
+                    write_object(&app, &me, &mut chunk, &c, (uri, o), &want, data);
                     true
-                });
+                },
+            );
             let next = match next {
                 Ok(n) => n,
                 Err(e) => {
@@ -417,29 +432,12 @@ fn card_query(
                     break;
                 }
             };
-            let mut chunk = String::new();
-            for uri in &hits {
-                if sent >= limit {
-                    truncated = true;
-                    break;
-                }
-                let Ok(Some(o)) = app.groupware.object(&c, uri) else {
-                    continue;
-                };
-                let data = if wants_data {
-                    app.groupware.object_data(c.id, uri).ok().flatten()
-                } else {
-                    None
-                };
-                sent += 1;
-                write_object(&app, &me, &mut chunk, &c, (uri, &o), &want, data.as_deref());
-            }
             if !chunk.is_empty() && tx.blocking_send(chunk.into()).is_err() {
                 return;
             }
             match next {
-                Some(n) if !truncated => after = Some(n),
-                _ => break,
+                Some(n) => after = Some(n),
+                None => break,
             }
         }
         let _ = tx.blocking_send(closing(&c, truncated).into());
