@@ -5,9 +5,10 @@
 #   scripts/build-image.sh            (builds out/hearth-aarch64 first if needed)
 #
 # Layout (MBR, so one FAT32 partition serves the Pi firmware and UEFI alike):
-#   p1  FAT32 "HEARTHBOOT" 256 MiB: Pi firmware + DTBs + config.txt/cmdline.txt,
-#       EFI/BOOT/BOOTAA64.EFI (systemd-boot) + loader/, vmlinuz + initrd.img (Debian trixie
-#       6.12), pi5/ (trixie-backports 7.x kernel, initrd, DTBs for the Pi 5), hearth
+#   p1  FAT32 "HEARTHBOOT" 384 MiB: Pi firmware, config.txt + slot.txt, EFI/BOOT/BOOTAA64.EFI
+#       (systemd-boot) + loader/, and slot-a/: vmlinuz + initrd.img (Debian trixie 6.12), DTBs,
+#       cmdline.txt, pi5/ (trixie-backports 7.x kernel, initrd, DTBs for the Pi 5), hearth.
+#       An update installs into slot-b/ (docs/image.md).
 #   p2  ext4 "hearthdata" 64 MiB, grown to fill the card on first boot
 # The root file system is the initramfs: busybox, kernel modules, /init (image/); hearth itself
 # runs from the boot partition (mounted read-only).
@@ -16,7 +17,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
-BOOT_MIB=256   # 65 MiB used: room for a second kernel+initramfs+hearth set (A/B, docs/image.md)
+BOOT_MIB=384   # ~112 MiB per slot (two kernels, initramfs, hearth): room for slot B and growth
 DATA_MIB=64
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 IMG=$OUT/hearth-$VERSION-arm64.img
@@ -151,11 +152,14 @@ find_lib() {
   done
   return 0
 }
-queue=(resize2fs e2fsck); seen=" "
+# dropbear (SSH, opt-in: /init deletes it and the libraries when not enabled).
+DB=$(extract dropbear-bin:arm64)
+install -m 0755 "$DB/usr/sbin/dropbear" "$R/usr/sbin/dropbear"
+queue=(resize2fs e2fsck dropbear); seen=" "
 mkdir -p "$R/lib/aarch64-linux-gnu"
 while [ ${#queue[@]} -gt 0 ]; do
   f=${queue[0]}; queue=("${queue[@]:1}")
-  case $f in resize2fs|e2fsck) path=$R/sbin/$f ;; *) path=$R/lib/aarch64-linux-gnu/$f ;; esac
+  case $f in resize2fs|e2fsck) path=$R/sbin/$f ;; dropbear) path=$R/usr/sbin/$f ;; *) path=$R/lib/aarch64-linux-gnu/$f ;; esac
   for need in $(readelf -d "$path" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p'); do
     case $seen in *" $need "*) continue ;; esac
     seen="$seen$need "
@@ -201,8 +205,11 @@ make_initrd() { # $1 = output file; uses K, KVER, KMOD
 }
 
 # --- 4. boot partition (FAT32) ----------------------------------------------------------------
+# Everything a boot needs but the firmware sits in slot A (slot-a/); an update installs into
+# slot-b/ (docs/image.md). slot.txt (Pi) and loader/loader.conf (UEFI) select the slot.
 B=$W/boot
-mkdir -p "$B/EFI/BOOT" "$B/loader/entries" "$B/overlays" "$B/pi5"
+S=$B/slot-a
+mkdir -p "$B/EFI/BOOT" "$B/loader/entries" "$B/overlays" "$S/pi5"
 kernel_image() { if [ -e "$K/boot/vmlinuz-$KVER" ]; then echo "$K/boot/vmlinuz-$KVER"; else echo "$KMOD/vmlinuz"; fi; }
 copy_dtbs() { # dir dtb-names...
   local dir=$1 d dtbdir=$K/usr/lib/linux-image-$KVER/broadcom   # 6.12; 7.x: modules/<ver>/dtb
@@ -215,23 +222,26 @@ copy_dtbs() { # dir dtb-names...
 # The main kernel: Pi 3/4/400/Zero 2 W/CM3/CM4 and UEFI (qemu).
 unpack_kernel "${KPKGS_MAIN[@]}"
 KVER_MAIN=$KVER
-cp "$(kernel_image)" "$B/vmlinuz"
-make_initrd "$B/initrd.img"
-copy_dtbs "$B" $DTBS
-# The Pi 5 kernel, with its own initramfs and DTBs (config.txt: [pi5] os_prefix=pi5/).
+cp "$(kernel_image)" "$S/vmlinuz"
+make_initrd "$S/initrd.img"
+copy_dtbs "$S" $DTBS
+# The Pi 5 kernel, with its own initramfs and DTBs (slot.txt: [pi5] os_prefix=slot-a/pi5/).
 unpack_kernel "${KPKGS_PI5[@]}"
 KVER_PI5=$KVER
-cp "$(kernel_image)" "$B/pi5/vmlinuz"
-make_initrd "$B/pi5/initrd.img"
-copy_dtbs "$B/pi5" $DTBS_PI5
-cp "$ROOT/board/rpi/cmdline.txt" "$B/pi5/"
-cp "$HEARTH_AARCH64_BIN" "$B/hearth"   # run from here by /init (page cache, not initramfs RAM)
+cp "$(kernel_image)" "$S/pi5/vmlinuz"
+make_initrd "$S/pi5/initrd.img"
+copy_dtbs "$S/pi5" $DTBS_PI5
+cp "$HEARTH_AARCH64_BIN" "$S/hearth"   # run from here by /init (page cache, not initramfs RAM)
+# The kernel command lines name their slot (an update rewrites them for the other one).
+sed 's/$/ hearth.slot=a/' "$ROOT/board/rpi/cmdline.txt" >"$S/cmdline.txt"
+cp "$S/cmdline.txt" "$S/pi5/cmdline.txt"
+printf '# The slot the Raspberry Pi firmware boots; written by Hearth (docs/image.md).\n[all]\nos_prefix=slot-a/\n[pi5]\nos_prefix=slot-a/pi5/\n[all]\n' >"$B/slot.txt"
 for f in $FIRMWARE; do cp "$FW/usr/lib/raspi-firmware/$f" "$B/"; done
 cp "$FW"/usr/lib/raspi-firmware/overlays/* "$B/overlays/" 2>/dev/null || true
-cp "$ROOT/board/rpi/config.txt" "$ROOT/board/rpi/cmdline.txt" "$B/"
+cp "$ROOT/board/rpi/config.txt" "$B/"
 cp "$SDB/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" "$B/EFI/BOOT/BOOTAA64.EFI"
 cp "$ROOT/board/efi/loader.conf" "$B/loader/loader.conf"
-cp "$ROOT/board/efi/hearth.conf" "$B/loader/entries/hearth.conf"
+sed 's/@SLOT@/a/g' "$ROOT/board/efi/hearth.conf" >"$B/loader/entries/hearth-a.conf"
 cat >"$B/README.txt" <<TXT
 Hearth $VERSION boot partition. Do not change these files unless docs/install.md says so.
 claim-code.txt appears here after the first start: the code the set-up page asks for.
@@ -267,7 +277,7 @@ xz -T2 -6 -c "$IMG" >"$IMG.xz.tmp" && mv -f "$IMG.xz.tmp" "$IMG.xz"
   echo "hearth $VERSION arm64 image, built $(date -u +%FT%TZ)"
   echo "kernel $KVER_MAIN (pi5/: $KVER_PI5)"
   for p in "${PKGS[@]}"; do basename "$(deb_for "$p")"; done
-  echo "vmlinuz $(stat -c %s "$B/vmlinuz") initrd.img $(stat -c %s "$B/initrd.img") pi5/vmlinuz $(stat -c %s "$B/pi5/vmlinuz") pi5/initrd.img $(stat -c %s "$B/pi5/initrd.img") hearth $(stat -c %s "$HEARTH_AARCH64_BIN")"
+  echo "slot-a: vmlinuz $(stat -c %s "$S/vmlinuz") initrd.img $(stat -c %s "$S/initrd.img") pi5/vmlinuz $(stat -c %s "$S/pi5/vmlinuz") pi5/initrd.img $(stat -c %s "$S/pi5/initrd.img") hearth $(stat -c %s "$HEARTH_AARCH64_BIN")"
   echo "img $(stat -c %s "$IMG") xz $(stat -c %s "$IMG.xz")"
   cat "$W/modules.txt"
   sha256sum "$IMG.xz" | sed "s|$OUT/||"

@@ -21,17 +21,19 @@ esac
 
 ensure_chroot
 need_host_pkgs file
+ensure_update_key
 
 for arch in "${targets[@]}"; do
   triple=$arch-unknown-linux-gnu
   t0=$SECONDS
   log "cargo build --release --locked --target $triple (static)"
   # Its own target directory inside the cache (never the dev build's ~/.cache/hearth-target).
+  # The update key's public half is compiled in (src/appliance/update.rs).
   in_chroot /usr/bin/nice -n 10 /bin/sh -c '
     cd /src
     RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=/var/cache/hearth-target \
-      exec cargo build --release --locked --quiet --target "$1"
-  ' sh "$triple" >&2 || die "cargo build for $triple failed"
+      HEARTH_UPDATE_PUBKEY="$2" exec cargo build --release --locked --quiet --target "$1"
+  ' sh "$triple" "$UPDATE_PUBKEY" >&2 || die "cargo build for $triple failed"
   bin=$CHROOT/var/cache/hearth-target/$triple/release/hearth
   [ -x "$bin" ] || die "no binary at $bin"
   install -m 0755 "$bin" "$OUT/hearth-$arch.tmp" && mv -f "$OUT/hearth-$arch.tmp" "$OUT/hearth-$arch"
@@ -47,6 +49,7 @@ for arch in "${targets[@]}"; do
 done
 
 {
+  echo "update key (public, compiled in): $UPDATE_PUBKEY"
   echo "hearth $(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1) ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
   in_chroot /bin/sh -c 'rustc -V; cargo -V; aarch64-linux-gnu-gcc --version | head -1; dpkg-query -W rustc-web cargo-web libstd-rust-web-dev:arm64 libc6-dev:arm64 gcc-aarch64-linux-gnu'
   for arch in aarch64 x86_64; do

@@ -67,6 +67,18 @@ pub enum Cmd {
     /// TLS: `hearth tls ca` prints the local CA certificate (PEM), creating it if needed.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Install a signed update bundle into the image's other boot slot and restart into it
+    /// (on the Hearth image only; docs/image.md).
+    Update {
+        /// The bundle, e.g. hearth-0.2.0-arm64.bundle.
+        file: PathBuf,
+        /// Where the boot partition is mounted.
+        #[arg(long, default_value = "/boot", value_name = "DIR")]
+        boot: PathBuf,
+        /// Install and select the new slot, but do not restart now.
+        #[arg(long)]
+        no_reboot: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +143,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let data = data_dir(cli.data);
     match cli.command {
         Cmd::Serve { http, https } => crate::serve_blocking(&data, &Overrides { http, https }),
+        Cmd::Update {
+            file,
+            boot,
+            no_reboot,
+        } => update(&data, &file, &boot, no_reboot),
         Cmd::PrintConfig => match Config::load(&data, &Overrides::default()) {
             Ok(c) => {
                 print!("{}", toml::to_string_pretty(&c).unwrap_or_default());
@@ -184,7 +201,9 @@ fn admin_command(cmd: Cmd) -> Result<Command, String> {
         Cmd::Fsck { repair } => Command::Fsck { repair },
         Cmd::Tls(TlsCmd::Ca) => Command::TlsCa,
         Cmd::ClaimCode => Command::ClaimCode,
-        Cmd::Serve { .. } | Cmd::PrintConfig => return Err("not an admin command".into()),
+        Cmd::Serve { .. } | Cmd::PrintConfig | Cmd::Update { .. } => {
+            return Err("not an admin command".into());
+        }
     })
 }
 
@@ -242,6 +261,48 @@ fn with_newline(s: &str) -> String {
         s.to_owned()
     } else {
         format!("{s}\n")
+    }
+}
+
+/// `hearth update FILE`: checks and installs a bundle (the same code as the system page's
+/// upload), then asks `/init` to restart into the new slot.
+fn update(
+    data: &std::path::Path,
+    file: &std::path::Path,
+    boot: &std::path::Path,
+    no_reboot: bool,
+) -> ExitCode {
+    use crate::appliance::update;
+    let run = || -> Result<update::Installed, update::UpdateError> {
+        let key = update::build_key()?;
+        let b = update::Boot::detect(boot)?;
+        let f = std::fs::File::open(file)?;
+        update::install(
+            std::io::BufReader::new(f),
+            &key,
+            &b,
+            data,
+            env!("CARGO_PKG_VERSION"),
+        )
+    };
+    match run() {
+        Ok(i) => {
+            println!(
+                "installed Hearth {} ({}) into slot {}; it is tried once and kept only if it starts well",
+                i.version,
+                i.build,
+                i.slot.letter()
+            );
+            if !no_reboot {
+                if update::request_reboot() {
+                    println!("restarting now");
+                } else {
+                    println!("restart the box to try it");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
     }
 }
 

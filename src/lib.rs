@@ -243,6 +243,25 @@ async fn subscription_loop(app: Arc<App>) {
     }
 }
 
+/// `DATA/hostname`: the name the box answers to on the network (without `.local`), for the
+/// image's DHCP client, which sends it to the router so bare names resolve there too.
+fn write_hostname(data_dir: &std::path::Path, mdns_name: &str) {
+    let bare = mdns_name.trim_end_matches('.').trim_end_matches(".local");
+    let path = data_dir.join("hostname");
+    if std::fs::read_to_string(&path)
+        .ok()
+        .as_deref()
+        .map(str::trim)
+        == Some(bare)
+    {
+        return;
+    }
+    let tmp = data_dir.join("hostname.tmp");
+    if std::fs::write(&tmp, format!("{bare}\n")).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
 /// Announces the box by mDNS, and announces it again under its new name after set-up names it.
 async fn mdns_loop(app: Arc<App>, ports: appliance::mdns::Ports) {
     let slot = app.mdns.get_or_init(|| std::sync::Mutex::new(None));
@@ -269,6 +288,14 @@ async fn mdns_loop(app: Arc<App>, ports: appliance::mdns::Ports) {
                 Ok(Err(e)) => tracing::warn!(error = %e, "mDNS announcement failed; retrying"),
                 Err(e) => tracing::warn!(error = %e, "mDNS task failed"),
             }
+        }
+        // (After a conflict the announced name changes by itself: follow it.)
+        if let Some(current) = slot
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|m| m.current_name()))
+        {
+            write_hostname(&app.data_dir, &current);
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }

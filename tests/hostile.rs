@@ -174,3 +174,67 @@ fn pages_escape_what_they_echo() {
         .send();
     assert_eq!(r.header("location"), Some("/"));
 }
+
+/// The update upload checks who is asking before anything else, and a box that cannot install
+/// updates (a developer's machine: no boot slots, no update key in a plain build) says so
+/// instead of half-trying. The checks of the bundle itself are unit tests
+/// (src/appliance/update/tests.rs) and the image's boot test.
+#[test]
+fn update_upload_is_for_administrators_of_an_image_only() {
+    let s = Server::installed();
+    s.add_user("kid", "kid-password-1", &[]);
+    let bundle = vec![0u8; 4096];
+    let r = s
+        .req("POST", "/settings/system/update")
+        .body(bundle.clone())
+        .send();
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = s
+        .req("POST", "/settings/system/update")
+        .basic("kid", "kid-password-1")
+        .body(bundle.clone())
+        .send();
+    assert_eq!(r.status, 403, "{}", r.text());
+    // A browser session without its CSRF token is refused too.
+    let cookie = s.login_cookie("admin", ADMIN_PW);
+    let r = s
+        .req("POST", "/settings/system/update")
+        .header("Cookie", &cookie)
+        .body(bundle.clone())
+        .send();
+    assert_eq!(r.status, 412, "{}", r.text()); // Nextcloud's answer to a failed CSRF check
+    let r = s
+        .req("POST", "/settings/system/update")
+        .basic("admin", ADMIN_PW)
+        .body(bundle)
+        .send();
+    assert_eq!(r.status, 409, "{}", r.text());
+    let msg = r.json()["message"].as_str().unwrap_or("").to_owned();
+    assert!(
+        msg.contains("update key") || msg.contains("boot slots"),
+        "{msg}"
+    );
+    let r = s
+        .req("GET", "/settings/system/update")
+        .basic("admin", ADMIN_PW)
+        .send();
+    assert_eq!(r.status, 405);
+    // The system page shows the update section, without an upload form off the image.
+    let page = s
+        .req("GET", "/settings/system")
+        .basic("admin", ADMIN_PW)
+        .send()
+        .text();
+    assert!(page.contains("id=\"update-state\">none yet<"), "{page}");
+    assert!(!page.contains("update-form"), "{page}");
+    // `hearth update` off the image refuses with a message and a non-zero status.
+    let f = s.data().join("x.bundle");
+    std::fs::write(&f, b"not a bundle").unwrap();
+    let out = s.cli(&["update", f.to_str().unwrap(), "--no-reboot"], None);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("update key") || out.stderr.contains("boot slots"),
+        "{}",
+        out.stderr
+    );
+}

@@ -182,3 +182,141 @@ fn local_ca_verifies_the_box_by_name_and_ip() {
         assert_eq!(mode & 0o077, 0, "{f} is {mode:o}");
     }
 }
+
+/// The iOS/macOS profile, read with Python's plistlib (the format Apple's own tools write):
+/// anyone gets the CA (the same certificate as `/hearth-ca.crt`, over plain HTTP even after
+/// set-up); a signed-in user also gets CalDAV and CardDAV accounts for their principal.
+#[test]
+fn mobileconfig_carries_the_ca_and_the_accounts() {
+    let s = start();
+    cli_in(
+        &s.dir,
+        &[
+            "setup",
+            "--name",
+            "family",
+            "--admin",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(ADMIN_PW),
+    )
+    .success();
+    let port = s.https.rsplit(':').next().unwrap().to_owned();
+    let read = |file: &str| -> serde_json::Value {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import base64, json, plistlib, sys\n\
+                 p = plistlib.load(open(sys.argv[1], 'rb'))\n\
+                 for c in p['PayloadContent']:\n\
+                 \x20   if isinstance(c.get('PayloadContent'), bytes):\n\
+                 \x20       c['PayloadContent'] = base64.b64encode(c['PayloadContent']).decode()\n\
+                 print(json.dumps(p))",
+                file,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "plistlib: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Anonymous, over plain HTTP after set-up (no redirect): the CA only.
+    let anon = s.dir.join("anon.mobileconfig");
+    let (head, _) = curl(&[
+        "-D",
+        "-",
+        "-o",
+        anon.to_str().unwrap(),
+        &format!("http://{}/hearth.mobileconfig", s.http),
+    ]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_lowercase()
+            .contains("content-type: application/x-apple-aspen-config"),
+        "{head}"
+    );
+    let p = read(anon.to_str().unwrap());
+    assert_eq!(p["PayloadType"], "Configuration");
+    let items = p["PayloadContent"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{p}");
+    assert_eq!(items[0]["PayloadType"], "com.apple.security.root");
+    let pem = cli_in(&s.dir, &["tls", "ca"], None).success().stdout;
+    let der_b64: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(items[0]["PayloadContent"], der_b64.as_str());
+    // Signed in (Basic, over HTTPS): the accounts too, for this user at this host and port.
+    let ca = s.dir.join("ca.pem");
+    std::fs::write(&ca, &pem).unwrap();
+    let mine = s.dir.join("admin.mobileconfig");
+    let (code, err) = curl(&[
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-u",
+        &format!("admin:{ADMIN_PW}"),
+        "-o",
+        mine.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        &format!("https://127.0.0.1:{port}/hearth.mobileconfig"),
+    ]);
+    assert_eq!(code, "200", "{err}");
+    let p = read(mine.to_str().unwrap());
+    let items = p["PayloadContent"].as_array().unwrap();
+    let of = |t: &str| {
+        items
+            .iter()
+            .find(|i| i["PayloadType"] == t)
+            .unwrap_or_else(|| panic!("no {t} in {p}"))
+    };
+    let cal = of("com.apple.caldav.account");
+    assert_eq!(cal["CalDAVHostName"], "127.0.0.1");
+    assert_eq!(cal["CalDAVPort"], port.parse::<u64>().unwrap());
+    assert_eq!(cal["CalDAVUseSSL"], true);
+    assert_eq!(cal["CalDAVUsername"], "admin");
+    assert_eq!(
+        cal["CalDAVPrincipalURL"],
+        "/remote.php/dav/principals/users/admin/"
+    );
+    let card = of("com.apple.carddav.account");
+    assert_eq!(card["CardDAVUsername"], "admin");
+    of("com.apple.security.root");
+    // Identifiers and UUIDs are stable: downloading again replaces the installed profile.
+    let again = s.dir.join("again.mobileconfig");
+    curl(&[
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-u",
+        &format!("admin:{ADMIN_PW}"),
+        "-o",
+        again.to_str().unwrap(),
+        &format!("https://127.0.0.1:{port}/hearth.mobileconfig"),
+    ]);
+    assert_eq!(
+        read(again.to_str().unwrap())["PayloadUUID"],
+        p["PayloadUUID"]
+    );
+    // The principal the profile names answers for that user.
+    let (code, _) = curl(&[
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-u",
+        &format!("admin:{ADMIN_PW}"),
+        "-X",
+        "PROPFIND",
+        "-H",
+        "Depth: 0",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("https://127.0.0.1:{port}/remote.php/dav/principals/users/admin/"),
+    ]);
+    assert_eq!(code, "207");
+}

@@ -101,3 +101,22 @@ CFG
     echo "$want" >"$CHROOT/.toolchain-done"
   fi
 }
+
+# The Ed25519 key update bundles are signed with (docs/image.md). Its public half is compiled
+# into the release binary (HEARTH_UPDATE_PUBKEY), so the image accepts bundles signed by it
+# only. Default: a key generated once into the cache (fine for CI and for boxes you build
+# yourself); a release sets HEARTH_UPDATE_KEY to its offline key (PEM, PKCS#8).
+UPDATE_KEY=${HEARTH_UPDATE_KEY:-$CACHE/update-key/update-key.pem}
+ensure_update_key() { # -> sets UPDATE_PUBKEY (64 hex digits)
+  need_host_pkgs openssl
+  if [ ! -s "$UPDATE_KEY" ]; then
+    [ -n "${HEARTH_UPDATE_KEY:-}" ] && die "HEARTH_UPDATE_KEY=$HEARTH_UPDATE_KEY does not exist"
+    mkdir -p "$(dirname "$UPDATE_KEY")"; chmod 700 "$(dirname "$UPDATE_KEY")"
+    (umask 077 && openssl genpkey -algorithm ed25519 -out "$UPDATE_KEY.tmp") && mv "$UPDATE_KEY.tmp" "$UPDATE_KEY" ||
+      die "cannot generate an update signing key"
+    log "generated the update signing key $UPDATE_KEY"
+  fi
+  # The raw public key is the last 32 bytes of its DER (SubjectPublicKeyInfo) form.
+  UPDATE_PUBKEY=$(openssl pkey -in "$UPDATE_KEY" -pubout -outform DER | tail -c 32 | od -An -tx1 | tr -d ' \n')
+  [ ${#UPDATE_PUBKEY} = 64 ] || die "cannot read the public half of $UPDATE_KEY"
+}

@@ -3,6 +3,8 @@
 //! wizard (`wizard`). mDNS and the system page arrive next.
 
 pub mod mdns;
+pub mod profile;
 pub mod system;
 pub mod tls;
+pub mod update;
 pub mod wizard;

@@ -19,12 +19,21 @@ const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Progress {
-    /// 0 claimed, 1 admin created, 2 family done, 3 place done.
+    /// 0 claimed, 1 admin created, 2 family done, 3 place done (mail next).
     pub step: u8,
     pub box_name: String,
     pub admin: String,
     pub family: Vec<String>,
     pub timezone: String,
+    /// The mail server as typed so far (kept across a test mail and a reload).
+    #[serde(default)]
+    pub mail: crate::config::MailConfig,
+    /// Where the test mail went.
+    #[serde(default)]
+    pub mail_test_to: String,
+    /// The outcome of the last test mail, shown on the mail page.
+    #[serde(default)]
+    pub mail_note: String,
 }
 
 pub fn claim_code_path(data: &Path) -> PathBuf {

@@ -63,10 +63,13 @@ pub enum Endpoint {
     SetupPost(String),
     /// The local CA certificate, for devices to trust (public).
     CaCert,
+    /// The iOS/macOS profile: the CA, plus the caller's DAV accounts when signed in.
+    MobileConfig,
     Dav(crate::dav::Target),
     /// OPTIONS on a DAV path: answered without authentication (Windows, Office probe it).
     DavOptions(crate::dav::Target),
     AvatarUpload,
+    SystemUpdate,
     AvatarDelete,
     AppPasswordRevoke(u64),
     NotFound,
@@ -106,6 +109,7 @@ impl Endpoint {
                 | SetupPage
                 | SetupPost(_)
                 | CaCert
+                | MobileConfig
                 | NotFound
                 | MethodNotAllowed(_)
         )
@@ -115,7 +119,10 @@ impl Endpoint {
     /// `requesttoken` header (pages with forms check their own token instead).
     pub fn csrf_by_header(&self) -> bool {
         self.ocs_version().is_some()
-            || matches!(self, Endpoint::AvatarUpload | Endpoint::AvatarDelete)
+            || matches!(
+                self,
+                Endpoint::AvatarUpload | Endpoint::AvatarDelete | Endpoint::SystemUpdate
+            )
     }
 
     pub fn ocs_version(&self) -> Option<OcsVersion> {
@@ -204,8 +211,10 @@ pub fn route(method: &Method, path: &str) -> Endpoint {
             Endpoint::SetupPost((*action).to_owned()),
         ),
         ["settings", "system"] => only(m, &[Method::GET, Method::HEAD], Endpoint::SystemPage),
+        ["settings", "system", "update"] => only(m, &[Method::POST], Endpoint::SystemUpdate),
         ["health"] => only(m, &[Method::GET, Method::HEAD], Endpoint::Health),
         ["hearth-ca.crt"] => only(m, &[Method::GET, Method::HEAD], Endpoint::CaCert),
+        ["hearth.mobileconfig"] => only(m, &[Method::GET, Method::HEAD], Endpoint::MobileConfig),
         ["core", "img", "logo", "logo.svg"] => {
             only(m, &[Method::GET, Method::HEAD], Endpoint::Logo)
         }

@@ -238,7 +238,17 @@ mod logged;
 use idle::IdleIo;
 
 /// One request: decode the path, route, authenticate, dispatch, and log one line.
-async fn handle(app: Arc<App>, peer: IpAddr, https: bool, req: Request<Incoming>) -> Resp {
+async fn handle(app: Arc<App>, peer: IpAddr, https: bool, mut req: Request<Incoming>) -> Resp {
+    // HTTP/2 carries the host as the `:authority` of the URI, not as a Host header: give every
+    // handler (base URLs, profiles, redirects) the same view under both protocols.
+    if !req.headers().contains_key(header::HOST)
+        && let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(header::HOST, v);
+    }
     let started = Instant::now();
     let request_id = random_token(20);
     let method = req.method().clone();
@@ -397,6 +407,7 @@ fn auth_failure(
 fn https_redirect(app: &App, req: &Request<Incoming>, path: &str) -> Option<Resp> {
     let port = *app.https_port.get()?;
     if path == "/hearth-ca.crt"
+        || path == "/hearth.mobileconfig"
         || path.starts_with("/.well-known/acme-challenge/")
         || !app.accounts.is_installed().unwrap_or(false)
     {

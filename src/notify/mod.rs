@@ -36,15 +36,54 @@ pub enum NotifyError {
 
 pub struct Notify {
     store: Arc<Store>,
-    pub mail: MailConfig,
+    mail: std::sync::RwLock<MailConfig>,
+    /// The configuration file (or environment) names a mail server: it wins over what the
+    /// wizard saved, and the wizard says so.
+    pub mail_from_config: bool,
 }
+
+/// Where the wizard's mail settings are kept (store meta, JSON).
+const MAIL_SETTINGS: &str = "mail_settings";
 
 /// Most notifications kept per user; the oldest go first.
 const KEEP: usize = 500;
 
 impl Notify {
     pub fn new(store: Arc<Store>, mail: MailConfig) -> Notify {
-        Notify { store, mail }
+        let mail_from_config = !mail.host.is_empty();
+        let mail = if mail_from_config {
+            mail
+        } else {
+            store
+                .read(|tx| tx.meta(MAIL_SETTINGS))
+                .ok()
+                .flatten()
+                .and_then(|raw| serde_json::from_str(&raw).ok())
+                .unwrap_or(mail)
+        };
+        Notify {
+            store,
+            mail: std::sync::RwLock::new(mail),
+            mail_from_config,
+        }
+    }
+
+    /// The mail server in use now.
+    pub fn mail(&self) -> MailConfig {
+        self.mail.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Saves mail settings made in the wizard and uses them from now on (unless the
+    /// configuration file names a server, which wins).
+    pub fn set_mail(&self, m: MailConfig) -> Result<(), crate::store::StoreError> {
+        let raw = serde_json::to_string(&m).unwrap_or_default();
+        self.store.write(|tx| tx.set_meta(MAIL_SETTINGS, &raw))?;
+        if !self.mail_from_config
+            && let Ok(mut g) = self.mail.write()
+        {
+            *g = m;
+        }
+        Ok(())
     }
 
     pub fn notify(
@@ -185,8 +224,9 @@ async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
             .ok()
             .and_then(|u| u.email)
             .filter(|e| !e.is_empty());
-        if let (Some(to), false) = (email, app.notify.mail.host.is_empty()) {
-            match mail::send(&app.notify.mail, &to, &subject, &message, None).await {
+        let server = app.notify.mail();
+        if let (Some(to), false) = (email, server.host.is_empty()) {
+            match mail::send(&server, &to, &subject, &message, None).await {
                 Ok(()) => tracing::info!(user = %user, summary = %r.summary, "reminder mailed"),
                 Err(e) => tracing::warn!(error = %e, user = %user, "reminder mail failed"),
             }

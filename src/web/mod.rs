@@ -5,6 +5,7 @@ mod avatar;
 mod login_flow;
 mod pages;
 mod system;
+mod update;
 mod wizard;
 
 use http::{StatusCode, header};
@@ -51,6 +52,7 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
         LoginFlowLegacyGrant => login_flow::legacy_grant(ctx).await,
         Avatar { uid, size } => avatar::handle(&ctx, &uid, size).await,
         AvatarUpload => avatar::upload(ctx).await,
+        SystemUpdate => update::upload(ctx).await,
         AvatarDelete => avatar::delete(&ctx).await,
         AppPasswordRevoke(id) => pages::revoke_app_password(ctx, id).await,
         CaCert => match crate::appliance::tls::LocalCa::new(&ctx.app.data_dir).ca_pem() {
@@ -69,6 +71,7 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
                 "This box has no local certificate authority (HTTPS is off or uses its own certificate).",
             ),
         },
+        MobileConfig => mobileconfig(&ctx),
         Logo => {
             let mut r = response::with(StatusCode::OK, "image/svg+xml", LOGO_SVG);
             response::set_header(&mut r, header::CACHE_CONTROL, "max-age=86400");
@@ -136,5 +139,53 @@ fn status(ctx: &Ctx) -> Resp {
         }),
     );
     response::set_header(&mut r, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    r
+}
+
+/// `/hearth.mobileconfig`: the CA for anyone (like `/hearth-ca.crt`), plus CalDAV and CardDAV
+/// accounts for a signed-in user (crate::appliance::profile).
+fn mobileconfig(ctx: &Ctx) -> Resp {
+    let Some(pem) = crate::appliance::tls::LocalCa::new(&ctx.app.data_dir).ca_pem() else {
+        return not_found_like(
+            ctx,
+            StatusCode::NOT_FOUND,
+            "This box has no local certificate authority (HTTPS is off or uses its own certificate).",
+        );
+    };
+    let Some(Ok(der)) = rustls_pemfile::certs(&mut pem.as_bytes()).next() else {
+        return not_found_like(
+            ctx,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The box's certificate could not be read.",
+        );
+    };
+    let box_name = ctx
+        .app
+        .accounts
+        .box_name()
+        .unwrap_or_else(|_| "hearth".into());
+    let host_header = ctx
+        .header(header::HOST)
+        .filter(|h| crate::http::request::valid_host(h))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{box_name}.local"));
+    let host = match host_header.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => host_header.as_str(),
+    };
+    let user = ctx.actor.principal().map(|p| p.uid.clone());
+    let body = crate::appliance::profile::mobileconfig(&crate::appliance::profile::Profile {
+        box_name: &box_name,
+        host,
+        https_port: ctx.app.https_port.get().copied().unwrap_or(443),
+        ca_der: der.as_ref(),
+        user: user.as_deref(),
+    });
+    let mut r = response::with(StatusCode::OK, "application/x-apple-aspen-config", body);
+    response::set_header(
+        &mut r,
+        header::CONTENT_DISPOSITION,
+        "attachment; filename=\"hearth.mobileconfig\"",
+    );
     r
 }

@@ -1,5 +1,7 @@
-//! The setup wizard: five plain pages, no JavaScript, resumable after a reload or a reboot.
-//! claim → name and administrator → family → place → done.
+//! The setup wizard: six plain pages, no JavaScript, resumable after a reload or a reboot.
+//! claim → name and administrator → family → place → mail (`mail.rs`) → done.
+
+mod mail;
 
 use http::{StatusCode, header};
 
@@ -77,7 +79,7 @@ fn field(id: &str, label: &str, kind: &str, value: &str, extra: &str) -> String 
 }
 
 fn steps(n: u8) -> String {
-    format!("<p class=\"step\">Step {n} of 5</p>")
+    format!("<p class=\"step\">Step {n} of 6</p>")
 }
 
 fn err(msg: Option<&str>) -> String {
@@ -210,6 +212,7 @@ fn step_page(ctx: &Ctx, p: &Progress, error: Option<&str>) -> Resp {
                 ),
             )
         }
+        3 => mail::page(ctx, p, error),
         _ => {
             let options: String = ZONES
                 .iter()
@@ -236,7 +239,7 @@ fn step_page(ctx: &Ctx, p: &Progress, error: Option<&str>) -> Resp {
                         &format!(
                             "<label for=\"timezone\">Time zone</label><select id=\"timezone\" name=\"timezone\">{options}</select>"
                         ),
-                        ("finish", "Finish set-up")
+                        ("next", "Continue")
                     )
                 ),
             )
@@ -320,8 +323,18 @@ pub async fn post(mut ctx: Ctx, action: &str) -> Resp {
                 Err("Please pick a time zone from the list.".into())
             } else {
                 p.timezone = tz.to_owned();
-                return finish(&ctx, &p).await;
+                p.step = 3;
+                Ok(())
             }
+        }
+        ("mail", 3) => match mail::post(&ctx, &mut p, &params).await {
+            Ok(true) => return finish(&ctx, &p).await,
+            Ok(false) => Ok(()),
+            Err(m) => Err(m),
+        },
+        ("mail-skip", 3) => {
+            p.mail = crate::config::MailConfig::default();
+            return finish(&ctx, &p).await;
         }
         // A reload of an earlier step's form: just show where we are.
         _ => Ok(()),
@@ -438,7 +451,7 @@ async fn finish(ctx: &Ctx, p: &Progress) -> Resp {
     let body = format!(
         "{}<p id=\"ready\">Your box <b>{}</b> is ready. Everyone can now sign in at <b>{}</b> (or <b>{}.local</b>).</p>\
 <h2>Phones</h2><p><b>Android:</b> install the Nextcloud app (files and photos) and DAVx⁵ (calendars, contacts); enter the address above. \
-<b>iPhone and iPad:</b> install the Nextcloud app.</p>{}\
+<b>iPhone and iPad:</b> install the Nextcloud app; for calendars and contacts open <a href=\"/hearth.mobileconfig\">the configuration profile</a> on the device (Settings → Profile Downloaded → Install; it asks for your password).</p>{}\
 {}\
 <h2>Computers</h2><p>Install the Nextcloud desktop app, choose \"Log in\", enter the address above and grant access in the page that opens.</p>\
 <p><a href=\"/\">Go to your Hearth</a></p>",
@@ -447,7 +460,7 @@ async fn finish(ctx: &Ctx, p: &Progress) -> Resp {
         esc(&base),
         esc(&name),
         if crate::appliance::tls::LocalCa::new(&ctx.app.data_dir).ca_pem().is_some() {
-            "<p>To trust the box's secure connection, download <a href=\"/hearth-ca.crt\">the box's certificate</a> on each device and allow it (iPhone and iPad: open it, install the profile in Settings, then turn on full trust in Settings → General → About → Certificate Trust Settings; Android 11+: Settings → Security → Encryption &amp; credentials → Install a certificate → CA certificate).</p>"
+            "<p>To trust the box's secure connection, download <a href=\"/hearth-ca.crt\">the box's certificate</a> on each device and allow it (iPhone, iPad and Mac: the configuration profile above carries it; after installing, turn on full trust in Settings → General → About → Certificate Trust Settings; Android 11+: Settings → Security → Encryption &amp; credentials → Install a certificate → CA certificate; Windows: open it → Install Certificate → Local Machine → Trusted Root Certification Authorities).</p>"
         } else {
             ""
         },

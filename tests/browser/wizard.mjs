@@ -1,12 +1,13 @@
 // Real-browser test of the first-start setup wizard against the real hearth binary:
-// a fresh data directory, the claim code from `hearth claim-code`, five pages filled in
-// Debian's chromium (playwright-core), then the admin and two family accounts sign in,
+// a fresh data directory, the claim code from `hearth claim-code`, six pages filled in
+// Debian's chromium (playwright-core) with a test mail to a real SMTP server, then the admin and two family accounts sign in,
 // status.php says installed, and the wizard is gone for good.
 // Run: node tests/browser/wizard.mjs   Env: HEARTH_BIN, ARTIFACTS.
 // Ends with "N passed, M failed"; exits non-zero on any failure.
 
 import { spawn, spawnSync } from 'node:child_process';
 import nodeHttp from 'node:http';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +29,25 @@ let context = null;
 let passed = 0;
 let failed = 0;
 
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const PYBIN = process.env.PYBIN || path.join(os.homedir(), '.cache', 'hearth-pyenv', 'bin', 'python');
+const sinks = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  });
+}
 const basic = (u, p) => 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
 
 async function check(name, fn) {
@@ -62,6 +81,7 @@ async function http(url, opts = {}) {
 }
 
 async function cleanup() {
+  for (const k of sinks) if (k.exitCode === null) k.kill('SIGTERM');
   if (context) await context.close().catch(() => {});
   if (server && server.exitCode === null) {
     server.kill('SIGTERM');
@@ -73,6 +93,7 @@ async function cleanup() {
 
 // Whatever happens, the server started here does not outlive this script.
 process.on('exit', () => {
+  for (const k of sinks) if (k.exitCode === null) k.kill('SIGKILL');
   if (server && server.exitCode === null) server.kill('SIGKILL');
 });
 
@@ -161,15 +182,54 @@ async function main() {
       await page.waitForSelector(`#family li:has-text("${login}")`);
     });
   }
-  await check('time zone and finish', async () => {
+  await check('time zone', async () => {
     await page.click('#family-done');
     await page.waitForSelector('#timezone');
     await page.selectOption('#timezone', 'Europe/Paris');
-    await page.click('#finish');
+    await page.click('#next');
+    await page.waitForSelector('#mail-test');
+  });
+  // The mail page, against a real SMTP server on loopback (aiosmtpd, tests/interop/smtp_sink.py).
+  const smtpPort = await freePort();
+  const maildir = path.join(work, 'mail');
+  const sink = spawn(PYBIN, [path.join(HERE, '..', 'interop', 'smtp_sink.py'), String(smtpPort), maildir], { stdio: 'ignore' });
+  sinks.push(sink);
+  for (let i = 0; i < 100 && !(await portOpen(smtpPort)); i++) await sleep(100);
+  await check('a test mail to a server that is not there explains the failure', async () => {
+    const dead = await freePort();
+    await page.fill('#host', '127.0.0.1');
+    await page.fill('#port', String(dead));
+    await page.selectOption('#security', 'none');
+    await page.fill('#from', 'Family box <box@family.test>');
+    await page.fill('#test_to', 'mum@family.test');
+    await page.click('#mail-test');
+    await page.waitForSelector('#mail-note');
+    const t = await page.textContent('#mail-note');
+    assert(t.includes('could not be sent'), t);
+  });
+  await check('the test mail arrives at a real SMTP server', async () => {
+    await page.fill('#port', String(smtpPort));
+    await page.click('#mail-test');
+    await page.waitForSelector('#mail-note:has-text("A test mail went to")');
+    let got = [];
+    for (let i = 0; i < 50 && got.length === 0; i++) {
+      got = fs.existsSync(maildir) ? fs.readdirSync(maildir) : [];
+      if (!got.length) await sleep(100);
+    }
+    assert(got.length === 1, `${got.length} messages`);
+    const m = fs.readFileSync(path.join(maildir, got[0]), 'utf8');
+    assert(m.includes('X-Envelope-To: mum@family.test') && m.includes('Test mail from family'), m.slice(0, 400));
+    // The form kept what was typed across the round trip.
+    assert((await page.inputValue('#host')) === '127.0.0.1', 'host lost');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'wizard-5-mail.png'), fullPage: true });
+    return `${got.length} message, to mum@family.test`;
+  });
+  await check('mail settings saved and set-up finished', async () => {
+    await page.click('#next');
     await page.waitForSelector('#ready');
     const qr = await page.$('#qr svg');
     assert(qr, 'no QR code for the phone');
-    await page.screenshot({ path: path.join(ARTIFACTS, 'wizard-5-done.png'), fullPage: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'wizard-6-done.png'), fullPage: true });
   });
   await check('status.php says installed', async () => {
     assert(JSON.parse((await http(`${base}/status.php`)).text).installed === true, 'not installed');

@@ -222,7 +222,7 @@ fn send_imip(app: &Arc<App>, out: Vec<Outgoing>) {
                 method: m.method.to_owned(),
                 text: m.ics,
             };
-            match crate::notify::mail::send(&app.notify.mail, &m.to, &m.subject, &text, Some(cal))
+            match crate::notify::mail::send(&app.notify.mail(), &m.to, &m.subject, &text, Some(cal))
                 .await
             {
                 Ok(()) => tracing::info!(to = %m.to, method = m.method, "iMIP mail sent"),
