@@ -142,7 +142,7 @@ printf '127.0.0.1 localhost\n::1 localhost\n' >"$R/etc/hosts"
 E2=$(extract e2fsprogs:arm64)
 install -m 0755 "$E2/usr/sbin/resize2fs" "$E2/usr/sbin/e2fsck" "$R/sbin/"
 libdirs=()
-for p in "${PKGS[@]}"; do case $p in lib*) libdirs+=("$(extract "$p")") ;; esac; done
+for p in "${PKGS[@]}"; do case $p in lib*|zlib1g*) libdirs+=("$(extract "$p")") ;; esac; done
 find_lib() {
   local d f
   for d in "${libdirs[@]}"; do
@@ -168,6 +168,38 @@ while [ ${#queue[@]} -gt 0 ]; do
     queue+=("$need")
   done
 done
+# Copies the shared libraries an ELF file needs (recursively) into a directory.
+copy_libs() { # file dest-dir
+  local q=("$1") seen=" " path need src
+  while [ ${#q[@]} -gt 0 ]; do
+    path=${q[0]}; q=("${q[@]:1}")
+    for need in $(readelf -d "$path" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p'); do
+      case $seen in *" $need "*) continue ;; esac
+      seen="$seen$need "
+      src=$(find_lib "$need"); [ -n "$src" ] || die "library $need (for ${1##*/}) not found in the .debs"
+      cp -L "$src" "$2/$need"
+      q+=("$2/$need")
+    done
+  done
+}
+# Wi-Fi firmware for the Pi boards' Broadcom/Cypress chips and the regulatory database, in the
+# initramfs (the kernel loads firmware when the driver probes, before /boot is mounted); /init
+# deletes them when Wi-Fi is not used.
+FWB=$(extract firmware-brcm80211)
+REG=$(extract wireless-regdb)
+nfw=0
+while read -r f; do
+  rel=${f#*/firmware/}
+  mkdir -p "$R/lib/firmware/$(dirname "$rel")"
+  cp -L "$f" "$R/lib/firmware/$rel"; nfw=$((nfw + 1))
+done < <(find "$FWB" \( -name 'brcmfmac4343[06]*-sdio*' -o -name 'brcmfmac4345[56]-sdio*' -o -name 'cyfmac4345[56]-sdio*' -o -name 'cyfmac4343[06]*-sdio*' \) \( -type f -o -type l \))
+# (Debian ships two signed databases behind an alternative; its kernels trust the -debian one.)
+for f in regulatory.db regulatory.db.p7s; do
+  src=$(find "$REG" -name "$f-debian" | head -1); [ -n "$src" ] || src=$(find "$REG" -name "$f" | head -1)
+  [ -n "$src" ] || die "no $f in wireless-regdb"
+  cp -L "$src" "$R/lib/firmware/$f"
+done
+log "Wi-Fi firmware: $nfw files, $(du -sh "$R/lib/firmware" | cut -f1)"
 ld=$(find_lib ld-linux-aarch64.so.1); [ -n "$ld" ] || die "no ld-linux-aarch64.so.1"
 cp -L "$ld" "$R/lib/ld-linux-aarch64.so.1"
 echo /lib/aarch64-linux-gnu >"$R/etc/ld.so.conf"
@@ -232,6 +264,15 @@ cp "$(kernel_image)" "$S/pi5/vmlinuz"
 make_initrd "$S/pi5/initrd.img"
 copy_dtbs "$S/pi5" $DTBS_PI5
 cp "$HEARTH_AARCH64_BIN" "$S/hearth"   # run from here by /init (page cache, not initramfs RAM)
+# wpa_supplicant with its own loader and libraries, run from the boot partition when wifi.txt
+# asks for Wi-Fi (page cache, not initramfs RAM; docs/image.md).
+WPA=$(extract wpasupplicant:arm64)
+mkdir -p "$S/wifi/lib"
+wpa=$(find "$WPA" -name wpa_supplicant -type f | head -1); [ -n "$wpa" ] || die "no wpa_supplicant in wpasupplicant"
+install -m 0755 "$wpa" "$S/wifi/wpa_supplicant"
+copy_libs "$S/wifi/wpa_supplicant" "$S/wifi/lib"
+cp -L "$ld" "$S/wifi/ld-linux-aarch64.so.1"
+log "Wi-Fi: wpa_supplicant and $(ls "$S/wifi/lib" | wc -l) libraries, $(du -sh "$S/wifi" | cut -f1) on the boot partition"
 # The kernel command lines name their slot (an update rewrites them for the other one).
 sed 's/$/ hearth.slot=a/' "$ROOT/board/rpi/cmdline.txt" >"$S/cmdline.txt"
 cp "$S/cmdline.txt" "$S/pi5/cmdline.txt"

@@ -64,9 +64,18 @@ pub enum Cmd {
     PrintConfig,
     /// Print the claim code that the setup wizard asks for (only before set-up).
     ClaimCode,
+    /// Make a recovery code (valid for a day, usable once) that gives an administrator a new
+    /// password at /recover. Whoever can read the data directory may do this.
+    RecoveryCode,
     /// TLS: `hearth tls ca` prints the local CA certificate (PEM), creating it if needed.
     #[command(subcommand)]
     Tls(TlsCmd),
+    /// Copy every user's files, calendars (.ics) and contacts (.vcf) into plain folders under
+    /// DEST, e.g. to read a box's card on a PC. Stop the server on that data directory first.
+    Export {
+        /// A new (or empty) folder.
+        dest: PathBuf,
+    },
     /// Install a signed update bundle into the image's other boot slot and restart into it
     /// (on the Hearth image only; docs/image.md).
     Update {
@@ -148,6 +157,22 @@ pub fn run(cli: Cli) -> ExitCode {
             boot,
             no_reboot,
         } => update(&data, &file, &boot, no_reboot),
+        Cmd::Export { dest } => export(&data, &dest),
+        Cmd::RecoveryCode => {
+            // Before set-up there is nothing to recover: the claim code is the way in.
+            if crate::appliance::wizard::claim_code_path(&data).exists()
+                || !data.join("hearth.redb").exists()
+            {
+                return fail("this box is not set up yet: use the claim code (hearth claim-code)");
+            }
+            match crate::appliance::wizard::new_recovery_code(&data) {
+                Ok(code) => {
+                    println!("{code}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("cannot write the recovery code: {e}")),
+            }
+        }
         Cmd::PrintConfig => match Config::load(&data, &Overrides::default()) {
             Ok(c) => {
                 print!("{}", toml::to_string_pretty(&c).unwrap_or_default());
@@ -201,7 +226,11 @@ fn admin_command(cmd: Cmd) -> Result<Command, String> {
         Cmd::Fsck { repair } => Command::Fsck { repair },
         Cmd::Tls(TlsCmd::Ca) => Command::TlsCa,
         Cmd::ClaimCode => Command::ClaimCode,
-        Cmd::Serve { .. } | Cmd::PrintConfig | Cmd::Update { .. } => {
+        Cmd::Serve { .. }
+        | Cmd::PrintConfig
+        | Cmd::Update { .. }
+        | Cmd::Export { .. }
+        | Cmd::RecoveryCode => {
             return Err("not an admin command".into());
         }
     })
@@ -261,6 +290,52 @@ fn with_newline(s: &str) -> String {
         s.to_owned()
     } else {
         format!("{s}\n")
+    }
+}
+
+/// `hearth export DEST` (crate::appliance::export), on the data directory itself.
+fn export(data: &std::path::Path, dest: &std::path::Path) -> ExitCode {
+    let config = match Config::load(data, &Overrides::default()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start: {e}")),
+    };
+    let _guard = rt.enter();
+    let app = match App::open(data, config) {
+        Ok(a) => a,
+        Err(crate::state::StartError::Busy(_)) => {
+            return fail("a Hearth server is using this data directory; stop it, then export");
+        }
+        Err(e) => return fail(&e.to_string()),
+    };
+    match crate::appliance::export::export(&app, dest) {
+        Ok(r) => {
+            println!(
+                "exported {} user(s): {} files ({} bytes) in {} folders, {} calendars, {} address books, into {}",
+                r.users,
+                r.files,
+                r.bytes,
+                r.folders,
+                r.calendars,
+                r.addressbooks,
+                dest.display()
+            );
+            for p in &r.problems {
+                eprintln!("hearth: not exported: {p}");
+            }
+            if r.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(&e),
     }
 }
 

@@ -500,3 +500,77 @@ fn password_hashing_memory_goes_back_to_the_system() {
     let rss = rss_kib(s.pid());
     assert!(rss < 40 * 1024, "RSS after 24 password checks is {rss} KiB");
 }
+
+/// A forgotten administrator password: `hearth recovery-code` (what the image runs when
+/// `reset-password.txt` is on the boot partition) makes a one-time code; `/recover` takes it,
+/// for administrators only, and the old password stops working.
+#[test]
+fn recovery_code_resets_an_administrator_password_once() {
+    let s = Server::installed();
+    s.add_user("kid", "kid-password-1", &[]);
+    let page = s.req("GET", "/recover").send();
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("id=\"how\""), "{}", page.text());
+    let code = s
+        .cli(&["recovery-code"], None)
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(code.len(), 9, "{code}");
+    assert!(
+        s.req("GET", "/recover")
+            .send()
+            .text()
+            .contains("id=\"recover\"")
+    );
+    let post = |code: &str, login: &str, pw: &str, pw2: &str| {
+        s.req("POST", "/recover")
+            .form(&[
+                ("code", code),
+                ("login", login),
+                ("password", pw),
+                ("password2", pw2),
+            ])
+            .send()
+    };
+    assert_eq!(
+        post("AAAA-AAAA", "admin", "new-password-1", "new-password-1").status,
+        403
+    );
+    let r = post(&code, "kid", "new-password-1", "new-password-1");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("no administrator"), "{}", r.text());
+    assert_eq!(
+        post(&code, "admin", "new-password-1", "other-password-1").status,
+        400
+    );
+    let r = post(
+        &code.to_lowercase(),
+        "admin",
+        "new-password-1",
+        "new-password-1",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("id=\"recovered\""));
+    let me = |pw: &str| {
+        s.req("GET", "/ocs/v2.php/cloud/user?format=json")
+            .basic("admin", pw)
+            .ocs()
+            .send()
+            .status
+    };
+    assert_eq!(me("new-password-1"), 200);
+    assert_eq!(me(ADMIN_PW), 401);
+    // Used up: the page explains how to get a new code again, and the code no longer works.
+    assert!(
+        s.req("GET", "/recover")
+            .send()
+            .text()
+            .contains("id=\"how\"")
+    );
+    let again = post(&code, "admin", "third-password-1", "third-password-1");
+    assert_eq!(again.status, 200);
+    assert!(again.text().contains("id=\"how\""));
+    assert_eq!(me("new-password-1"), 200);
+}

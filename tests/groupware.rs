@@ -758,3 +758,105 @@ fn reminders_reach_the_owner_and_read_write_sharees_once() {
         "read-only sharee is not reminded"
     );
 }
+
+/// `hearth export DEST` on a stopped box's data directory: every user's files (names, nested
+/// folders, contents and modification times), calendars as `.ics` and address books as `.vcf`
+/// that other tools read. It refuses while a server holds the data directory, and a
+/// non-empty destination.
+#[test]
+fn export_writes_plain_files_calendars_and_contacts() {
+    let mut s = Server::installed();
+    s.add_user("bob", "bob-password-1", &[]);
+    let files = "/remote.php/dav/files/admin";
+    assert_eq!(
+        dav(&s, "MKCOL", &format!("{files}/Photos")).send().status,
+        201
+    );
+    assert_eq!(
+        dav(&s, "MKCOL", &format!("{files}/Photos/%C3%89t%C3%A9%202026"))
+            .send()
+            .status,
+        201
+    );
+    let photo = vec![7u8; 300_000];
+    let r = dav(
+        &s,
+        "PUT",
+        &format!("{files}/Photos/%C3%89t%C3%A9%202026/beach.jpg"),
+    )
+    .header("X-OC-MTime", "1700000000")
+    .body(photo.clone())
+    .send();
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        dav(&s, "PUT", &format!("{files}/empty.txt"))
+            .body("")
+            .send()
+            .status,
+        201
+    );
+    let r = s
+        .req("PUT", "/remote.php/dav/files/bob/notes.txt")
+        .basic("bob", "bob-password-1")
+        .body("bob's notes")
+        .send();
+    assert_eq!(r.status, 201);
+    for (uid, start) in [("a", "20260105T100000Z"), ("b", "20260106T100000Z")] {
+        let r = dav(&s, "PUT", &format!("{CAL}/{uid}.ics"))
+            .body(event(uid, start, &format!("Event {uid}")))
+            .send();
+        assert_eq!(r.status, 201);
+    }
+    let card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:ann\r\nFN:Ann Example\r\nEND:VCARD\r\n";
+    assert_eq!(
+        dav(&s, "PUT", &format!("{BOOK}/ann.vcf"))
+            .body(card)
+            .send()
+            .status,
+        201
+    );
+    let dest = s.data().join("export");
+    // While the server runs, the export refuses (redb allows one process).
+    let out = s.cli(&["export", dest.to_str().unwrap()], None);
+    assert!(
+        !out.status.success() && out.stderr.contains("stop it"),
+        "{}",
+        out.stderr
+    );
+    s.terminate();
+    let out = s.cli(&["export", dest.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("exported 2 user(s)"), "{}", out.stdout);
+    let beach = dest.join("admin/files/Photos/Été 2026/beach.jpg");
+    assert_eq!(std::fs::read(&beach).unwrap(), photo);
+    let mtime = std::fs::metadata(&beach).unwrap().modified().unwrap();
+    assert_eq!(
+        mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        1_700_000_000
+    );
+    assert_eq!(
+        std::fs::read(dest.join("admin/files/empty.txt"))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("bob/files/notes.txt")).unwrap(),
+        "bob's notes"
+    );
+    let ics = std::fs::read_to_string(dest.join("admin/calendars/personal.ics")).unwrap();
+    assert!(ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.trim_end().ends_with("END:VCALENDAR"));
+    assert_eq!(ics.matches("BEGIN:VEVENT").count(), 2, "{ics}");
+    let vcf = std::fs::read_to_string(dest.join("admin/contacts/contacts.vcf")).unwrap();
+    assert!(vcf.contains("FN:Ann Example"), "{vcf}");
+    // A second export into the same place is refused rather than mixed in.
+    let again = s.cli(&["export", dest.to_str().unwrap()], None);
+    assert!(
+        !again.status.success() && again.stderr.contains("not empty"),
+        "{}",
+        again.stderr
+    );
+}

@@ -5,6 +5,7 @@
 
 mod avatar;
 mod cache;
+mod invites;
 pub mod login_flow;
 pub mod model;
 mod password;
@@ -101,6 +102,16 @@ impl Actor {
         Actor::User(Principal {
             uid: String::new(),
             is_admin: true,
+            via: AuthMethod::Console,
+        })
+    }
+
+    /// The console acting as `uid` on their own things (`hearth export` on a PC, which whoever
+    /// holds the data directory may read anyway).
+    pub fn console_as(uid: &str) -> Actor {
+        Actor::User(Principal {
+            uid: uid.to_owned(),
+            is_admin: false,
             via: AuthMethod::Console,
         })
     }

@@ -2,6 +2,7 @@
 //! certificate authority and automatic TLS (`tls`), and the first-start claim code and setup
 //! wizard (`wizard`). mDNS and the system page arrive next.
 
+pub mod export;
 pub mod mdns;
 pub mod profile;
 pub mod system;

@@ -24,6 +24,9 @@ pub struct Progress {
     pub box_name: String,
     pub admin: String,
     pub family: Vec<String>,
+    /// Family members invited with a one-time link instead of a password: (login, link).
+    #[serde(default)]
+    pub invites: Vec<(String, String)>,
     pub timezone: String,
     /// The mail server as typed so far (kept across a test mail and a reload).
     #[serde(default)]
@@ -49,6 +52,11 @@ pub fn claim_code(data: &Path) -> std::io::Result<String> {
             return Ok(c);
         }
     }
+    write_new_code(&path)
+}
+
+/// A fresh `XXXX-XXXX` code written to `path` (mode 0600, synced).
+fn write_new_code(path: &Path) -> std::io::Result<String> {
     use rand::Rng;
     let mut rng = rand::rngs::OsRng;
     let raw: String = (0..8)
@@ -62,10 +70,40 @@ pub fn claim_code(data: &Path) -> std::io::Result<String> {
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&path)?;
+        .open(path)?;
     f.write_all(format!("{code}\n").as_bytes())?;
     f.sync_all()?;
     Ok(code)
+}
+
+/// How long a recovery code stays usable.
+pub const RECOVERY_CODE_SECS: u64 = 24 * 3600;
+
+pub fn recovery_code_path(data: &Path) -> PathBuf {
+    data.join("recovery-code")
+}
+
+/// A new recovery code (replacing any earlier one): with it, whoever has the box's card can
+/// give an administrator a new password at `/recover` (docs/security.md). The image makes one
+/// when `reset-password.txt` is on the boot partition.
+pub fn new_recovery_code(data: &Path) -> std::io::Result<String> {
+    write_new_code(&recovery_code_path(data))
+}
+
+/// The pending recovery code, if one was made less than a day ago (an older one is removed).
+pub fn recovery_code(data: &Path) -> Option<String> {
+    let path = recovery_code_path(data);
+    let age = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()?
+        .elapsed()
+        .unwrap_or_default();
+    if age.as_secs() > RECOVERY_CODE_SECS {
+        let _ = std::fs::remove_file(&path);
+        return None;
+    }
+    let c = std::fs::read_to_string(&path).ok()?.trim().to_owned();
+    (c.len() == 9).then_some(c)
 }
 
 /// Compares what someone typed with the code (case, spaces and dashes do not matter).

@@ -160,6 +160,8 @@ async fn run(app: &App, cmd: Command) -> Result<String, String> {
             password,
         } => {
             acc.setup(&name, &admin, password).await.map_err(e)?;
+            // Set up without the wizard: its claim code and any half-done progress go too.
+            let _ = crate::appliance::wizard::finish(&app.store, &app.data_dir);
             // A box that already serves HTTPS from its local CA gets a CA and certificate for its
             // new name now, before anyone downloads the CA.
             let ca = crate::appliance::tls::LocalCa::new(&app.data_dir);

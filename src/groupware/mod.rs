@@ -5,6 +5,7 @@
 mod birthdays;
 pub mod content;
 pub mod expand;
+mod export;
 pub mod filter;
 pub mod ical;
 pub mod import;

@@ -65,6 +65,10 @@ pub enum Endpoint {
     CaCert,
     /// The iOS/macOS profile: the CA, plus the caller's DAV accounts when signed in.
     MobileConfig,
+    /// A new administrator password with the recovery code (GET: form, POST: set).
+    Recover,
+    /// A one-time invite link: the invited person chooses their password.
+    Invite(String),
     Dav(crate::dav::Target),
     /// OPTIONS on a DAV path: answered without authentication (Windows, Office probe it).
     DavOptions(crate::dav::Target),
@@ -110,6 +114,8 @@ impl Endpoint {
                 | SetupPost(_)
                 | CaCert
                 | MobileConfig
+                | Recover
+                | Invite(_)
                 | NotFound
                 | MethodNotAllowed(_)
         )
@@ -215,6 +221,16 @@ pub fn route(method: &Method, path: &str) -> Endpoint {
         ["health"] => only(m, &[Method::GET, Method::HEAD], Endpoint::Health),
         ["hearth-ca.crt"] => only(m, &[Method::GET, Method::HEAD], Endpoint::CaCert),
         ["hearth.mobileconfig"] => only(m, &[Method::GET, Method::HEAD], Endpoint::MobileConfig),
+        ["recover"] => only(
+            m,
+            &[Method::GET, Method::HEAD, Method::POST],
+            Endpoint::Recover,
+        ),
+        ["invite", token] => only(
+            m,
+            &[Method::GET, Method::HEAD, Method::POST],
+            Endpoint::Invite((*token).to_owned()),
+        ),
         ["core", "img", "logo", "logo.svg"] => {
             only(m, &[Method::GET, Method::HEAD], Endpoint::Logo)
         }

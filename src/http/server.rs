@@ -307,7 +307,12 @@ async fn dispatch(
     path: String,
     user: &mut String,
 ) -> Resp {
-    if !https && let Some(r) = https_redirect(&app, &req, &path) {
+    // The box's own supervisor checks `/health` over loopback HTTP (image/init): answered here.
+    let local_health = path == "/health" && peer.is_loopback();
+    if !https
+        && !local_health
+        && let Some(r) = https_redirect(&app, &req, &path)
+    {
         return r;
     }
     let (parts, body) = req.into_parts();

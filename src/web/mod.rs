@@ -2,8 +2,10 @@
 //! redirects, the login form, Login Flow v2 and the legacy `nc://` flow, avatars.
 
 mod avatar;
+mod invite;
 mod login_flow;
 mod pages;
+mod recover;
 mod system;
 mod update;
 mod wizard;
@@ -72,6 +74,8 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
             ),
         },
         MobileConfig => mobileconfig(&ctx),
+        Recover => recover::handle(ctx).await,
+        Invite(token) => invite::handle(ctx, &token).await,
         Logo => {
             let mut r = response::with(StatusCode::OK, "image/svg+xml", LOGO_SVG);
             response::set_header(&mut r, header::CACHE_CONTROL, "max-age=86400");

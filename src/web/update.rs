@@ -102,7 +102,22 @@ pub async fn upload(mut ctx: Ctx) -> Resp {
         }
     }
     drop(tx);
-    match installer.await {
+    let outcome = installer.await;
+    if matches!(outcome, Ok(Err(_))) {
+        // A refused bundle: read the rest of the upload (bounded) so that the client, still
+        // sending, gets the answer instead of a reset connection.
+        let mut left: u64 = 1 << 30;
+        while left > 0 {
+            match tokio::time::timeout(stall, body.frame()).await {
+                Ok(Some(Ok(f))) => {
+                    let n = f.data_ref().map_or(0, |d| d.len() as u64);
+                    left = left.saturating_sub(n.max(1));
+                }
+                _ => break,
+            }
+        }
+    }
+    match outcome {
         Ok(Ok(i)) => {
             tracing::info!(version = %i.version, build = %i.build, slot = %i.slot.letter(), "update installed; restarting into it");
             tokio::spawn(async {

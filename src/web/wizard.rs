@@ -179,7 +179,7 @@ fn step_page(ctx: &Ctx, p: &Progress, error: Option<&str>) -> Resp {
             let list: String = p
                 .family
                 .iter()
-                .map(|u| format!("<li>{}</li>", esc(u)))
+                .map(|u| format!("<li>{}{}</li>", esc(u), invite_note(p, u)))
                 .collect();
             let list = if list.is_empty() {
                 "<p>No family accounts yet.</p>".to_owned()
@@ -189,7 +189,7 @@ fn step_page(ctx: &Ctx, p: &Progress, error: Option<&str>) -> Resp {
             (
                 "Family accounts",
                 format!(
-                    "{}<p>Add an account for each family member (they can change their password later).</p>{list}{}{}{}",
+                    "{}<p>Add an account for each family member: type a password for them (they can change it later), or tick \"invite link\" and send them the link, with which they choose their own.</p>{list}{}{}{}",
                     steps(3),
                     err(error),
                     form(
@@ -202,8 +202,9 @@ fn step_page(ctx: &Ctx, p: &Progress, error: Option<&str>) -> Resp {
                                 "Password (at least 8 characters)",
                                 "password",
                                 "",
-                                "autocomplete=\"new-password\" required minlength=\"8\""
+                                "autocomplete=\"new-password\" minlength=\"8\""
                             ),
+                            "<label class=\"check\"><input type=\"checkbox\" id=\"invite\" name=\"invite\" value=\"1\"> No password: make a one-time invite link (valid for 7 days)</label>".to_owned(),
                         ]
                         .concat(),
                         ("add", "Add this person"),
@@ -291,6 +292,14 @@ pub async fn post(mut ctx: Ctx, action: &str) -> Resp {
         }
         ("family", 1) => {
             let login = params.get("login").unwrap_or("").trim().to_owned();
+            let invite = params.get("invite") == Some("1");
+            // An invited person chooses their password with the link; until then the account
+            // has a random one nobody knows.
+            let password = if invite {
+                crate::accounts::random_token(40)
+            } else {
+                params.get("password").unwrap_or("").to_owned()
+            };
             let new = NewUser {
                 uid: login.clone(),
                 display_name: params.get("display").map(str::to_owned),
@@ -299,13 +308,18 @@ pub async fn post(mut ctx: Ctx, action: &str) -> Resp {
                 groups: Vec::new(),
             };
             match acc
-                .create_user(
-                    &Actor::console(),
-                    new,
-                    Some(params.get("password").unwrap_or("").to_owned()),
-                )
+                .create_user(&Actor::console(), new, Some(password))
                 .await
             {
+                Ok(_) if invite => match acc.create_invite(&Actor::console(), &login) {
+                    Ok(token) => {
+                        p.invites
+                            .push((login.clone(), format!("{}/invite/{token}", ctx.base_url())));
+                        p.family.push(login);
+                        Ok(())
+                    }
+                    Err(e) => Err(person_message(&e)),
+                },
                 Ok(_) => {
                     p.family.push(login);
                     Ok(())
@@ -345,6 +359,22 @@ pub async fn post(mut ctx: Ctx, action: &str) -> Resp {
         Ok(()) => response::redirect(StatusCode::SEE_OTHER, "/setup"),
         Err(m) => step_page(&ctx, &p, Some(&m)),
     }
+}
+
+/// " — invite link: …" after a family member who was invited rather than given a password.
+fn invite_note(p: &Progress, login: &str) -> String {
+    p.invites
+        .iter()
+        .find(|(l, _)| l == login)
+        .map(|(l, link)| {
+            format!(
+                " — invite link: <a class=\"invite-link\" id=\"invite-{}\" href=\"{}\">{}</a>",
+                esc(l),
+                esc(link),
+                esc(link)
+            )
+        })
+        .unwrap_or_default()
 }
 
 fn person_message(e: &AccountsError) -> String {
@@ -453,9 +483,9 @@ async fn finish(ctx: &Ctx, p: &Progress) -> Resp {
 <h2>Phones</h2><p><b>Android:</b> install the Nextcloud app (files and photos) and DAVx⁵ (calendars, contacts); enter the address above. \
 <b>iPhone and iPad:</b> install the Nextcloud app; for calendars and contacts open <a href=\"/hearth.mobileconfig\">the configuration profile</a> on the device (Settings → Profile Downloaded → Install; it asks for your password).</p>{}\
 {}\
-<h2>Computers</h2><p>Install the Nextcloud desktop app, choose \"Log in\", enter the address above and grant access in the page that opens.</p>\
+<h2>Computers</h2><p>Install the Nextcloud desktop app, choose \"Log in\", enter the address above and grant access in the page that opens.</p>{}\
 <p><a href=\"/\">Go to your Hearth</a></p>",
-        steps(5),
+        steps(6),
         esc(&name),
         esc(&base),
         esc(&name),
@@ -464,7 +494,17 @@ async fn finish(ctx: &Ctx, p: &Progress) -> Resp {
         } else {
             ""
         },
-        qr.map(|svg| format!("<h2>Connect {}'s phone now</h2><p>In the Nextcloud app, choose to scan a code and point it here:</p><div id=\"qr\">{svg}</div>", esc(&p.admin))).unwrap_or_default()
+        qr.map(|svg| format!("<h2>Connect {}'s phone now</h2><p>In the Nextcloud app, choose to scan a code and point it here:</p><div id=\"qr\">{svg}</div>", esc(&p.admin))).unwrap_or_default(),
+        if p.invites.is_empty() {
+            String::new()
+        } else {
+            let items: String = p
+                .invites
+                .iter()
+                .map(|(l, _)| format!("<li>{}{}</li>", esc(l), invite_note(p, l)))
+                .collect();
+            format!("<h2>Invite links</h2><p>Send each person their link (by message or e-mail): with it they choose their own password. Each works once, for 7 days.</p><ul id=\"invites\">{items}</ul>")
+        }
     );
     let mut r = response::html(StatusCode::OK, page("All set", &body));
     response::set_header(

@@ -182,6 +182,17 @@ async function main() {
       await page.waitForSelector(`#family li:has-text("${login}")`);
     });
   }
+  let inviteLink = null;
+  await check('family member kid3 gets a one-time invite link instead of a password', async () => {
+    await page.fill('#login', 'kid3');
+    await page.fill('#display', 'Third Kid');
+    await page.check('#invite');
+    await page.click('#add');
+    await page.waitForSelector('#invite-kid3');
+    inviteLink = await page.getAttribute('#invite-kid3', 'href');
+    assert(/\/invite\/[A-Za-z0-9]{40}$/.test(inviteLink), inviteLink);
+    return inviteLink.replace(/[A-Za-z0-9]{36}$/, '…');
+  });
   await check('time zone', async () => {
     await page.click('#family-done');
     await page.waitForSelector('#timezone');
@@ -231,10 +242,25 @@ async function main() {
     assert(qr, 'no QR code for the phone');
     await page.screenshot({ path: path.join(ARTIFACTS, 'wizard-6-done.png'), fullPage: true });
   });
+  await check('the final page lists the invite link', async () => {
+    assert((await page.getAttribute('#invites #invite-kid3', 'href')) === inviteLink, 'missing');
+  });
+  await check('the invited person chooses a password with the link (in another browser tab)', async () => {
+    const tab = await context.newPage();
+    await tab.goto(inviteLink);
+    assert((await tab.textContent('#invited')) === 'kid3', 'wrong account');
+    await tab.fill('#password', 'kid3-password-1');
+    await tab.fill('#password2', 'kid3-password-1');
+    await tab.click('#accept');
+    await tab.waitForSelector('#welcome');
+    await tab.goto(inviteLink);
+    assert((await tab.textContent('body')).includes('used up'), 'the link works twice');
+    await tab.close();
+  });
   await check('status.php says installed', async () => {
     assert(JSON.parse((await http(`${base}/status.php`)).text).installed === true, 'not installed');
   });
-  for (const [u, p] of [['mum', 'mums-password-1'], ['kid1', 'kid1-password-1'], ['kid2', 'kid2-password-1']]) {
+  for (const [u, p] of [['mum', 'mums-password-1'], ['kid1', 'kid1-password-1'], ['kid2', 'kid2-password-1'], ['kid3', 'kid3-password-1']]) {
     await check(`${u} signs in`, async () => {
       const r = await http(`${base}/ocs/v2.php/cloud/user?format=json`, { headers: { Authorization: basic(u, p), 'OCS-APIRequest': 'true' } });
       assert(r.status === 200 && JSON.parse(r.text).ocs.data.id === u, `${r.status}`);

@@ -581,48 +581,8 @@ pub fn export(app: Arc<App>, c: Collection) -> DavResult {
         if kind == Kind::Calendar { "ics" } else { "vcf" }
     );
     tokio::task::spawn_blocking(move || {
-        let cal = c.kind == Kind::Calendar;
-        if cal {
-            let head = format!(
-                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Hearth//Hearth {}//EN\r\nCALSCALE:GREGORIAN\r\nX-WR-CALNAME:{}\r\n",
-                env!("CARGO_PKG_VERSION"),
-                c.displayname.replace(['\r', '\n'], " ")
-            );
-            if tx.blocking_send(head.into()).is_err() {
-                return;
-            }
-        }
-        let mut tzids = std::collections::HashSet::new();
-        let mut after: Option<String> = None;
-        loop {
-            let Ok(page) = app.groupware.objects(c.id, after.as_deref(), PAGE) else {
-                break;
-            };
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            let mut chunk = String::new();
-            for (uri, _) in &page {
-                let Ok(Some(d)) = app.groupware.object_data(c.id, uri) else {
-                    continue;
-                };
-                let text = String::from_utf8_lossy(&d);
-                if cal {
-                    inner_components(&text, &mut tzids, &mut chunk);
-                } else {
-                    chunk.push_str(text.trim_end());
-                    chunk.push_str("\r\n");
-                }
-            }
-            if tx.blocking_send(chunk.into()).is_err() {
-                return;
-            }
-            if page.len() < PAGE {
-                break;
-            }
-        }
-        if cal {
-            let _ = tx.blocking_send("END:VCALENDAR\r\n".into());
-        }
+        app.groupware
+            .export(&c, |chunk| tx.blocking_send(chunk.into()).is_ok());
     });
     let mut r = http::Response::new(rx.boxed_unsync());
     let ctype = if kind == Kind::Calendar {
@@ -639,39 +599,6 @@ pub fn export(app: Arc<App>, c: Collection) -> DavResult {
     Ok(r)
 }
 
-/// Appends the components inside an object's VCALENDAR, skipping time zones already written.
-fn inner_components(text: &str, tzids: &mut std::collections::HashSet<String>, out: &mut String) {
-    let mut depth = 0usize;
-    let mut block = String::new();
-    let mut block_tzid: Option<String> = None;
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let upper = line.to_ascii_uppercase();
-        if upper.starts_with("BEGIN:") {
-            depth += 1;
-        }
-        if depth >= 2 {
-            block.push_str(line);
-            block.push_str("\r\n");
-            if depth == 2 && upper.starts_with("TZID") {
-                block_tzid = line.split_once(':').map(|(_, v)| v.to_owned());
-            }
-        }
-        if upper.starts_with("END:") {
-            if depth == 2 {
-                let is_tz = upper.starts_with("END:VTIMEZONE");
-                let keep = !is_tz || block_tzid.as_ref().is_none_or(|t| tzids.insert(t.clone()));
-                if keep {
-                    out.push_str(&block);
-                }
-                block.clear();
-                block_tzid = None;
-            }
-            depth = depth.saturating_sub(1);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -680,17 +607,5 @@ mod tests {
         assert_eq!(super::parse_utc("20260105T100000Z"), Some(1_767_607_200));
         assert_eq!(super::parse_utc("20260105T100000"), None);
         assert_eq!(super::parse_utc("99991231T235959Z"), Some(253_402_300_799));
-    }
-
-    #[test]
-    fn export_keeps_each_time_zone_once() {
-        let obj = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
-        let mut seen = std::collections::HashSet::new();
-        let mut out = String::new();
-        super::inner_components(obj, &mut seen, &mut out);
-        super::inner_components(obj, &mut seen, &mut out);
-        assert_eq!(out.matches("BEGIN:VTIMEZONE").count(), 1);
-        assert_eq!(out.matches("BEGIN:VEVENT").count(), 2);
-        assert!(!out.contains("VERSION"));
     }
 }
