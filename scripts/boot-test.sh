@@ -323,6 +323,8 @@ ssh -q -p "$SSHP" -o StrictHostKeyChecking=no -o UserKnownHostsFile="$W/known_ho
 head -c 2000000 "$W/foreign.bundle" | on_box 'cat >/tmp/foreign.bundle'
 out=$(on_box '/boot/slot-a/hearth --data /data/hearth update /tmp/foreign.bundle; echo "exit $?"' 2>&1)
 case $out in *signature*"exit 1"*) ;; *) fail "hearth update accepted or mishandled a foreign bundle: $out" ;; esac
+for _ in $(seq 1 120); do grep -q 'hearth-init: memory (idle' "$W/console-4.log" && break; sleep 0.5; done
+echo "with SSH and Wi-Fi opted in (and the simulated radios): $(tr -d '\r' <"$W/console-4.log" | grep -o 'memory (idle.*' | tail -1 || true)"
 ok "SSH (opt-in key file): key login works, password login refused; 'hearth update' refuses a foreign bundle: $(echo "$out" | head -1)"
 for b in foreign unsigned tampered; do
   t0=$(now)

@@ -182,6 +182,20 @@ copy_libs() { # file dest-dir
     done
   done
 }
+# The libraries dropbear itself needs: /init keeps only these when SSH is on.
+db_libs() {
+  local q=("$R/usr/sbin/dropbear") seen=" " path need
+  while [ ${#q[@]} -gt 0 ]; do
+    path=${q[0]}; q=("${q[@]:1}")
+    for need in $(readelf -d "$path" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p'); do
+      case $seen in *" $need "*) continue ;; esac
+      seen="$seen$need "
+      echo "$need"
+      q+=("$R/lib/aarch64-linux-gnu/$need")
+    done
+  done
+}
+db_libs | sort -u >"$R/etc/dropbear.libs"
 # Wi-Fi firmware for the Pi boards' Broadcom/Cypress chips and the regulatory database, in the
 # initramfs (the kernel loads firmware when the driver probes, before /boot is mounted); /init
 # deletes them when Wi-Fi is not used.
