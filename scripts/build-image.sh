@@ -155,20 +155,8 @@ find_lib() {
 # dropbear (SSH, opt-in: /init deletes it and the libraries when not enabled).
 DB=$(extract dropbear-bin:arm64)
 install -m 0755 "$DB/usr/sbin/dropbear" "$R/usr/sbin/dropbear"
-queue=(resize2fs e2fsck dropbear); seen=" "
-mkdir -p "$R/lib/aarch64-linux-gnu"
-while [ ${#queue[@]} -gt 0 ]; do
-  f=${queue[0]}; queue=("${queue[@]:1}")
-  case $f in resize2fs|e2fsck) path=$R/sbin/$f ;; dropbear) path=$R/usr/sbin/$f ;; *) path=$R/lib/aarch64-linux-gnu/$f ;; esac
-  for need in $(readelf -d "$path" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p'); do
-    case $seen in *" $need "*) continue ;; esac
-    seen="$seen$need "
-    src=$(find_lib "$need"); [ -n "$src" ] || die "library $need not found in the .debs"
-    cp -L "$src" "$R/lib/aarch64-linux-gnu/$need"
-    queue+=("$need")
-  done
-done
-# Copies the shared libraries an ELF file needs (recursively) into a directory.
+# Copies the shared libraries an ELF file needs (recursively) into a directory, printing
+# their names.
 copy_libs() { # file dest-dir
   local q=("$1") seen=" " path need src
   while [ ${#q[@]} -gt 0 ]; do
@@ -178,24 +166,16 @@ copy_libs() { # file dest-dir
       seen="$seen$need "
       src=$(find_lib "$need"); [ -n "$src" ] || die "library $need (for ${1##*/}) not found in the .debs"
       cp -L "$src" "$2/$need"
+      echo "$need"
       q+=("$2/$need")
     done
   done
 }
+mkdir -p "$R/lib/aarch64-linux-gnu"
+copy_libs "$R/sbin/resize2fs" "$R/lib/aarch64-linux-gnu" >/dev/null
+copy_libs "$R/sbin/e2fsck" "$R/lib/aarch64-linux-gnu" >/dev/null
 # The libraries dropbear itself needs: /init keeps only these when SSH is on.
-db_libs() {
-  local q=("$R/usr/sbin/dropbear") seen=" " path need
-  while [ ${#q[@]} -gt 0 ]; do
-    path=${q[0]}; q=("${q[@]:1}")
-    for need in $(readelf -d "$path" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p'); do
-      case $seen in *" $need "*) continue ;; esac
-      seen="$seen$need "
-      echo "$need"
-      q+=("$R/lib/aarch64-linux-gnu/$need")
-    done
-  done
-}
-db_libs | sort -u >"$R/etc/dropbear.libs"
+copy_libs "$R/usr/sbin/dropbear" "$R/lib/aarch64-linux-gnu" | sort -u >"$R/etc/dropbear.libs"
 # Wi-Fi firmware for the Pi boards' Broadcom/Cypress chips and the regulatory database, in the
 # initramfs (the kernel loads firmware when the driver probes, before /boot is mounted); /init
 # deletes them when Wi-Fi is not used.
@@ -284,7 +264,7 @@ WPA=$(extract wpasupplicant:arm64)
 mkdir -p "$S/wifi/lib"
 wpa=$(find "$WPA" -name wpa_supplicant -type f | head -1); [ -n "$wpa" ] || die "no wpa_supplicant in wpasupplicant"
 install -m 0755 "$wpa" "$S/wifi/wpa_supplicant"
-copy_libs "$S/wifi/wpa_supplicant" "$S/wifi/lib"
+copy_libs "$S/wifi/wpa_supplicant" "$S/wifi/lib" >/dev/null
 cp -L "$ld" "$S/wifi/ld-linux-aarch64.so.1"
 log "Wi-Fi: wpa_supplicant and $(ls "$S/wifi/lib" | wc -l) libraries, $(du -sh "$S/wifi" | cut -f1) on the boot partition"
 # The kernel command lines name their slot (an update rewrites them for the other one).

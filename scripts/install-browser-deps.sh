@@ -26,8 +26,9 @@ if ! [ -x /usr/bin/chromium ]; then
 fi
 
 if ! command -v npm >/dev/null 2>&1; then
-  echo "install-browser-deps: npm is missing (install nodejs and npm)" >&2
-  exit 1
+  export DEBIAN_FRONTEND=noninteractive
+  run "${sudo_cmd[@]}" apt-get update
+  run "${sudo_cmd[@]}" apt-get install -y --no-install-recommends nodejs npm
 fi
 
 cd "$root/tests/browser"

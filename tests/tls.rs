@@ -41,6 +41,23 @@ fn start() -> TlsServer {
     }
 }
 
+/// Sets the box up as `family` with administrator `admin`.
+fn set_up(s: &TlsServer) {
+    cli_in(
+        &s.dir,
+        &[
+            "setup",
+            "--name",
+            "family",
+            "--admin",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(ADMIN_PW),
+    )
+    .success();
+}
+
 fn curl(args: &[&str]) -> (String, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10"])
@@ -56,19 +73,7 @@ fn curl(args: &[&str]) -> (String, String) {
 #[test]
 fn local_ca_verifies_the_box_by_name_and_ip() {
     let s = start();
-    cli_in(
-        &s.dir,
-        &[
-            "setup",
-            "--name",
-            "family",
-            "--admin",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(ADMIN_PW),
-    )
-    .success();
+    set_up(&s);
     // The CA is downloadable over plain HTTP (a device must fetch it before trusting HTTPS).
     let ca = s.dir.join("downloaded-ca.crt");
     let (code, _) = curl(&[
@@ -189,19 +194,7 @@ fn local_ca_verifies_the_box_by_name_and_ip() {
 #[test]
 fn mobileconfig_carries_the_ca_and_the_accounts() {
     let s = start();
-    cli_in(
-        &s.dir,
-        &[
-            "setup",
-            "--name",
-            "family",
-            "--admin",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(ADMIN_PW),
-    )
-    .success();
+    set_up(&s);
     let port = s.https.rsplit(':').next().unwrap().to_owned();
     let read = |file: &str| -> serde_json::Value {
         let out = Command::new("python3")

@@ -340,7 +340,9 @@ impl Groupware {
             search.scan(&prefix, after_key.as_deref(), |key, packed| {
                 let uri = &key[prefix.len()..];
                 n += 1;
-                last = Some(uri.to_owned());
+                if n == limit {
+                    last = Some(uri.to_owned()); // where the next page starts
+                }
                 if accept(packed)
                     && let Some(o) = objects.get(key)?
                 {

@@ -3,13 +3,11 @@
 
 use http::StatusCode;
 
-use super::pages::{error_page, esc, page};
+use super::pages::{alert, error_page, esc, page};
 use crate::http::{Ctx, Resp, response};
 
 fn form(token: &str, uid: &str, error: Option<&str>, status: StatusCode) -> Resp {
-    let err = error
-        .map(|m| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default();
+    let err = alert(error);
     response::html(
         status,
         page(

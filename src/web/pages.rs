@@ -41,6 +41,12 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Resp {
     )
 }
 
+/// A form's error line, or nothing.
+pub fn alert(msg: Option<&str>) -> String {
+    msg.map(|m| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(m)))
+        .unwrap_or_default()
+}
+
 /// The signed-in user of a browser session, with its CSRF token.
 pub fn session(ctx: &Ctx) -> Option<(Principal, String)> {
     let c = ctx.cookie(SESSION_COOKIE)?;

@@ -6,15 +6,13 @@
 
 use http::{StatusCode, header};
 
-use super::pages::{error_page, esc, page};
+use super::pages::{alert, error_page, esc, page};
 use crate::accounts::{Actor, Verdict};
 use crate::appliance::wizard;
 use crate::http::{Ctx, Resp, response};
 
 fn form(error: Option<&str>, status: StatusCode) -> Resp {
-    let err = error
-        .map(|m| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default();
+    let err = alert(error);
     response::html(
         status,
         page(

@@ -5,7 +5,7 @@ mod mail;
 
 use http::{StatusCode, header};
 
-use super::pages::{cookie_attrs, error_page, esc, page};
+use super::pages::{alert as err, cookie_attrs, error_page, esc, page};
 use crate::accounts::{AccountsError, Actor, NewUser, Verdict};
 use crate::appliance::wizard::{self, Progress};
 use crate::http::auth::SESSION_COOKIE;
@@ -80,11 +80,6 @@ fn field(id: &str, label: &str, kind: &str, value: &str, extra: &str) -> String 
 
 fn steps(n: u8) -> String {
     format!("<p class=\"step\">Step {n} of 6</p>")
-}
-
-fn err(msg: Option<&str>) -> String {
-    msg.map(|m| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default()
 }
 
 pub fn show(ctx: &Ctx) -> Resp {
