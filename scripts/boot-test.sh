@@ -13,7 +13,9 @@
 #   7. the log ring on the data partition (read with debugfs from the image);
 #   8. opt-in SSH and Wi-Fi (simulated radios), then updates: bundles signed by another key, unsigned or changed after signing are refused;
 #      a good bundle installs into slot B, boots on trial and is committed; a bundle whose
-#      Hearth exits at start is tried and rolled back, with the reason on the system page.
+#      Hearth exits at start is tried and rolled back, with the reason on the system page;
+#   9. a fresh card with an empty USB disk: the wizard moves the data to the disk (formatted by
+#      /init after a restart), files live there, a boot without the disk asks for it.
 # Builds what it needs (cached). The last line gives the boot-to-first-answer time.
 #   scripts/boot-test.sh            Env: ARTIFACTS (console logs), BOOT_TEST_KEEP=1 (keep work dir)
 set -euo pipefail
@@ -88,8 +90,8 @@ boot() { # $1 = run number; sets QEMU_PID, T_BOOT
   T_BOOT=$(now)
   qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 512 -nographic -no-reboot \
     -drive if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd \
-    -drive if=pflash,format=raw,file="$W/vars.fd" \
-    -drive if=none,id=hd0,format=raw,file="$W/disk.img" -device virtio-blk-pci,drive=hd0 \
+    -drive if=pflash,format=raw,file="${VARS:-$W/vars.fd}" \
+    -drive if=none,id=hd0,format=raw,file="${DISK:-$W/disk.img}" -device virtio-blk-pci,drive=hd0 \
     -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$HTTP-:80,hostfwd=tcp:127.0.0.1:$HTTPS-:443,hostfwd=tcp:127.0.0.1:$SSHP-:22" \
     -device virtio-net-pci,netdev=n0,romfile= \
     -monitor "unix:$W/monitor.sock,server,nowait" -serial "file:$W/console-$1.log" \
@@ -384,6 +386,76 @@ for _ in $(seq 1 30); do on_box test -e /boot/recovery-code.txt || break; sleep 
 on_box test -e /boot/recovery-code.txt && fail "recovery-code.txt stayed on the boot partition after use"
 ok "password reset: reset-password.txt → recovery code $rcode on the console and the boot partition → /recover → mum's new password works, the old one does not; the used code left the card"
 ok "rollback: the broken bundle (Hearth exits at start) was tried in slot a, failed, and the box went back to slot b (first answer after $T7 s); the system page shows why; files intact"
+power_off
+
+# --- 9. the data moved to a USB disk chosen in the wizard -------------------------------------
+# A fresh card and an empty 2 GiB USB disk (qemu-xhci + usb-storage, so the USB storage drivers
+# load as on a Pi). The wizard lists the disk and refuses it without the "erase" tick; with it,
+# the box restarts, /init formats the disk and moves the data, and the wizard resumes. Files
+# then live on the disk and the card's copy is labelled hearthold; a boot without the disk
+# says on the console to plug it in; with the disk back everything is there.
+cp --sparse=always "$IMG" "$W/card9.img"; truncate -s 2G "$W/card9.img"
+truncate -s 2G "$W/usb9.img"
+cp /usr/share/AAVMF/AAVMF_VARS.fd "$W/vars9.fd"
+USB="-device qemu-xhci,id=xhci -drive if=none,id=usb0,format=raw,file=$W/usb9.img -device usb-storage,bus=xhci.0,drive=usb0"
+rm -f "$J"
+DISK=$W/card9.img VARS=$W/vars9.fd EXTRA_QEMU=$USB boot 9
+T9=$(first_answer)
+code=
+for _ in $(seq 1 120); do
+  code=$(sed -n 's/.*Claim code: \([A-Z0-9]\{4\}-[A-Z0-9]\{4\}\).*/\1/p' "$W/console-9.log" | tail -1)
+  [ -n "$code" ] && break
+  sleep 0.5
+done
+[ -n "$code" ] || fail "no claim code on the console (USB disk boot)"
+PW=family-password-1
+[ "$(post claim "code=$code")" = 303 ] || fail "claim code refused (USB disk boot)"
+[ "$(post admin "box_name=hearth&admin=mum&password=$PW&password2=$PW")" = 303 ] || fail "wizard admin step (USB disk boot)"
+[ "$(post family-done "")" = 303 ] || fail "wizard family-done step (USB disk boot)"
+curl -s --max-time 30 -b "$J" -o "$W/page.html" "$B/setup"
+grep -q 'id="storage-sda"' "$W/page.html" || fail "the wizard does not offer the USB disk: $(grep -o '<fieldset.*</fieldset>\|<p id="storage">[^<]*' "$W/page.html" | head -c 600)"
+offer=$(grep -o '<label class="check"><input type="radio" name="storage" id="storage-sda"[^<]*' "$W/page.html" | sed 's/.*> //')
+[ "$(post place "timezone=Europe/Paris&storage=sda")" = 400 ] && grep -q 'Yes, erase the chosen disk' "$W/page.html" ||
+  fail "a disk without the erase tick was not refused: $(head -c 300 "$W/page.html")"
+t0=$(now)
+[ "$(post place "timezone=Europe/Paris&storage=sda&erase=1")" = 200 ] && grep -q 'id="moving"' "$W/page.html" ||
+  fail "choosing the USB disk: $(head -c 300 "$W/page.html")"
+wait_exit 90 || fail "the box did not restart to move the data"
+ok "wizard: offered '$offer', refused it without the erase tick, then restarted the box to move the data"
+DISK=$W/card9.img VARS=$W/vars9.fd EXTRA_QEMU=$USB boot 10
+T10=$(first_answer)
+moved=$(tr -d '\r' <"$W/console-10.log" | grep -o 'storage: data moved to .*' | head -1 || true)
+[ -n "$moved" ] || fail "the data was not moved at boot: $(tr -d '\r' <"$W/console-10.log" | grep -o 'storage: .*' | head -3)"
+curl -s --max-time 30 -b "$J" -o "$W/page.html" "$B/setup"
+grep -q 'id="storage-note"' "$W/page.html" && grep -q 'id="mail-skip"' "$W/page.html" ||
+  fail "the wizard did not resume at the mail page after the move: $(head -c 400 "$W/page.html")"
+note=$(sed -n 's/.*<p id="storage-note"[^>]*>\([^<]*\)<.*/\1/p' "$W/page.html")
+[ "$(post mail-skip "")" = 200 ] && grep -q 'id="ready"' "$W/page.html" || fail "wizard finish after the move"
+ok "moved in $(since "$t0") s from choosing to the box answering again ($moved); the wizard resumed: \"$note\""
+curl -sf --max-time 10 -o "$W/ca.crt" "$B/hearth-ca.crt" || fail "no CA certificate (USB disk boot)"
+[ "$(dav -o /dev/null -w '%{http_code}' -T "$W/upload.bin" "$D/on-usb.bin")" = 201 ] || fail "WebDAV PUT to the box with its data on USB failed"
+power_off
+label() { debugfs -R stats "$1" 2>/dev/null | sed -n 's/^Filesystem volume name: *//p'; }
+off9=$(( $(sfdisk -J "$W/card9.img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][1]["start"])') * 512 ))
+[ "$(label "$W/usb9.img")" = hearthdata ] || fail "the USB disk is labelled '$(label "$W/usb9.img")', not hearthdata"
+[ "$(label "$W/card9.img?offset=$off9")" = hearthold ] || fail "the card's data partition is labelled '$(label "$W/card9.img?offset=$off9")', not hearthold"
+debugfs -R "ls -p /hearth" "$W/usb9.img" 2>/dev/null | grep -q '/hearth.redb/' || fail "no /hearth/hearth.redb on the USB disk"
+debugfs -R "cat /MOVED.txt" "$W/card9.img?offset=$off9" 2>/dev/null | grep -q 'no longer used' || fail "no MOVED.txt note on the card's old copy"
+ok "labels: the USB disk is hearthdata (holding /hearth/hearth.redb), the card's old copy hearthold (with MOVED.txt)"
+DISK=$W/card9.img VARS=$W/vars9.fd boot 11
+asked=
+for _ in $(seq 1 240); do
+  grep -q 'plug it in' "$W/console-11.log" && { asked=1; break; }
+  sleep 0.5
+done
+kill -KILL "$QEMU_PID"; wait "$QEMU_PID" 2>/dev/null || true; QEMU_PID=
+[ -n "$asked" ] || fail "a boot without the USB disk did not ask for it on the console"
+ok "a boot without the USB disk waits and says: $(tr -d '\r' <"$W/console-11.log" | grep -o 'the family.s data is on a USB disk.*' | head -1)"
+DISK=$W/card9.img VARS=$W/vars9.fd EXTRA_QEMU=$USB boot 12
+T12=$(first_answer)
+[ "$(dav -o "$W/check.bin" -w '%{http_code}' "$D/on-usb.bin")" = 200 ] && [ "$(sha256sum <"$W/check.bin" | cut -c1-64)" = "$want" ] ||
+  fail "the file on the USB disk is not there after the disk came back"
+ok "with the disk plugged back in: the box answers after $T12 s and the file is intact"
 power_off
 
 echo "boot-test: ok — boot to first answer (qemu -M virt, UEFI, TCG, 2 vCPU): first boot $T1 s, second boot $T2 s, after a power cut $T3 s"

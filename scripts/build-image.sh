@@ -125,7 +125,7 @@ R=$W/initramfs
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,etc,lib/modules,proc,sys,dev,run,tmp,data,boot}
 install -m 0755 "$BB/usr/bin/busybox" "$R/bin/busybox"
 install -m 0755 "$ROOT/image/init" "$R/init"
-for f in udhcpc.script show-banner memory-report listeners-report set-clock grow-data; do
+for f in udhcpc.script show-banner memory-report listeners-report set-clock grow-data move-data; do
   install -m 0755 "$ROOT/image/$f" "$R/etc/$f"
 done
 install -m 0644 "$ROOT/image/time-urls" "$R/etc/time-urls"
@@ -138,9 +138,11 @@ printf 'hosts: files dns\n' >"$R/etc/nsswitch.conf"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$R/etc/hosts"
 : >"$R/etc/resolv.conf"
 
-# resize2fs and e2fsck (dynamic) with exactly the shared libraries they need.
+# e2fsprogs (dynamic) with exactly the shared libraries they need: resize2fs and e2fsck for the
+# data partition, mke2fs and tune2fs for moving the data to a USB disk (image/move-data).
 E2=$(extract e2fsprogs:arm64)
-install -m 0755 "$E2/usr/sbin/resize2fs" "$E2/usr/sbin/e2fsck" "$R/sbin/"
+install -m 0755 "$E2/usr/sbin/resize2fs" "$E2/usr/sbin/e2fsck" "$E2/usr/sbin/mke2fs" "$E2/usr/sbin/tune2fs" "$R/sbin/"
+install -m 0644 "$E2/etc/mke2fs.conf" "$R/etc/mke2fs.conf"
 libdirs=()
 for p in "${PKGS[@]}"; do case $p in lib*|zlib1g*) libdirs+=("$(extract "$p")") ;; esac; done
 find_lib() {
@@ -174,6 +176,8 @@ copy_libs() { # file dest-dir
 mkdir -p "$R/lib/aarch64-linux-gnu"
 copy_libs "$R/sbin/resize2fs" "$R/lib/aarch64-linux-gnu" >/dev/null
 copy_libs "$R/sbin/e2fsck" "$R/lib/aarch64-linux-gnu" >/dev/null
+copy_libs "$R/sbin/mke2fs" "$R/lib/aarch64-linux-gnu" >/dev/null
+copy_libs "$R/sbin/tune2fs" "$R/lib/aarch64-linux-gnu" >/dev/null
 # The libraries dropbear itself needs: /init keeps only these when SSH is on.
 copy_libs "$R/usr/sbin/dropbear" "$R/lib/aarch64-linux-gnu" | sort -u >"$R/etc/dropbear.libs"
 # Wi-Fi firmware for the Pi boards' Broadcom/Cypress chips and the regulatory database, in the

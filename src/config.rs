@@ -34,6 +34,51 @@ pub struct Config {
     pub mdns: MdnsConfig,
     pub mail: MailConfig,
     pub groupware: GroupwareConfig,
+    pub acme: AcmeConfig,
+}
+
+/// A publicly trusted certificate through ACME (`appliance::acme`). Set here or on the system
+/// page; this section wins when `directory` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeConfig {
+    /// The ACME directory URL (`letsencrypt` and `letsencrypt-staging` are shorthands);
+    /// empty: off.
+    pub directory: String,
+    /// The public names the certificate is for (they must reach this box).
+    pub domains: Vec<String>,
+    /// Contact address given to the ACME server (expiry warnings); may be empty.
+    pub email: String,
+    /// `http-01` (port 80 reachable from the Internet), `tls-alpn-01` (port 443) or `dns-01`
+    /// (a TXT record through dynamic DNS updates: no open port).
+    pub challenge: String,
+    /// DNS-01: the primary DNS server taking RFC 2136 updates, `host[:port]`.
+    pub dns_server: String,
+    /// DNS-01: the TSIG key, `hmac-sha256:NAME:BASE64SECRET` (as `nsupdate -y` takes it).
+    pub dns_key: String,
+    /// DNS-01: seconds to wait after the update before asking for validation (for the
+    /// provider's other servers to catch up).
+    pub dns_wait_secs: u64,
+    /// PEM file with extra roots to trust for the directory's HTTPS (a private ACME server).
+    pub ca_file: String,
+    /// Seconds before the first retry after a failed attempt (doubling up to 6 hours).
+    pub retry_secs: u64,
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            directory: String::new(),
+            domains: Vec::new(),
+            email: String::new(),
+            challenge: "http-01".into(),
+            dns_server: String::new(),
+            dns_key: String::new(),
+            dns_wait_secs: 30,
+            ca_file: String::new(),
+            retry_secs: 300,
+        }
+    }
 }
 
 /// Calendars and contacts.

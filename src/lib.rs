@@ -126,6 +126,10 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
         .local_ca
         .clone()
         .map(|slot| tokio::spawn(http::server::maintain_local_ca(app.clone(), slot)));
+    let acme_task = listeners
+        .local_ca
+        .clone()
+        .map(|slot| tokio::spawn(appliance::acme::maintain(app.clone(), slot)));
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
@@ -148,6 +152,9 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
         let _ = tokio::task::spawn_blocking(move || m.stop()).await;
     }
     if let Some(t) = tls_task {
+        t.abort();
+    }
+    if let Some(t) = acme_task {
         t.abort();
     }
     let _ = std::fs::remove_file(control::socket_path(&app.data_dir));
@@ -275,7 +282,7 @@ async fn mdns_loop(app: Arc<App>, ports: appliance::mdns::Ports) {
                 if let Some(o) = old {
                     o.stop();
                 }
-                appliance::mdns::Mdns::start(&n, ports)
+                appliance::mdns::start(&n, ports)
             })
             .await;
             match started {

@@ -43,9 +43,12 @@ pub struct App {
     /// The local-CA certificate being served, when HTTPS uses the local CA.
     pub tls_slot: std::sync::OnceLock<Arc<crate::appliance::tls::CertSlot>>,
     /// The mDNS announcer, when enabled (its current name is shown to people).
-    pub mdns: std::sync::OnceLock<std::sync::Mutex<Option<Arc<crate::appliance::mdns::Mdns>>>>,
+    pub mdns:
+        std::sync::OnceLock<std::sync::Mutex<Option<Arc<dyn crate::appliance::mdns::Announcer>>>>,
     /// The last warnings and errors, for the system page.
     pub recent_errors: crate::telemetry::RecentErrors,
+    /// ACME challenges in flight and the renewal loop's wake-up.
+    pub acme: Arc<crate::appliance::acme::Challenges>,
 }
 
 impl App {
@@ -94,6 +97,7 @@ impl App {
             tls_slot: std::sync::OnceLock::new(),
             mdns: std::sync::OnceLock::new(),
             recent_errors: crate::telemetry::RecentErrors::default(),
+            acme: Arc::default(),
         })
     }
 }

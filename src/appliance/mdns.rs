@@ -14,10 +14,52 @@ use std::time::Duration;
 
 use mdns_sd::{DaemonEvent, HostnameResolutionEvent, ServiceDaemon, ServiceInfo};
 
+#[cfg(feature = "zeroconf")]
+pub mod avahi;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MdnsError {
     #[error("mDNS: {0}")]
     Daemon(#[from] mdns_sd::Error),
+    #[error("mDNS through Avahi: {0}")]
+    Avahi(String),
+}
+
+/// What announces the box: our own responder, or Avahi (`zeroconf` feature).
+pub trait Announcer: Send + Sync {
+    /// Withdraws every record.
+    fn stop(&self);
+    /// The host name in use, e.g. `family.local`.
+    fn current_name(&self) -> String;
+}
+
+impl Announcer for Mdns {
+    fn stop(&self) {
+        Mdns::stop(self);
+    }
+    fn current_name(&self) -> String {
+        Mdns::current_name(self)
+    }
+}
+
+#[cfg(feature = "zeroconf")]
+impl Announcer for avahi::Avahi {
+    fn stop(&self) {
+        avahi::Avahi::stop(self);
+    }
+    fn current_name(&self) -> String {
+        avahi::Avahi::current_name(self)
+    }
+}
+
+/// Starts announcing: through Avahi when the `zeroconf` feature is built in and an Avahi
+/// daemon runs (it owns port 5353 then), else with our own responder. Blocking.
+pub fn start(box_name: &str, ports: Ports) -> Result<Arc<dyn Announcer>, MdnsError> {
+    #[cfg(feature = "zeroconf")]
+    if avahi::running() {
+        return Ok(avahi::Avahi::start(box_name, ports)?);
+    }
+    Ok(Mdns::start(box_name, ports)?)
 }
 
 /// Ports to announce: HTTPS when it is on, plain HTTP otherwise.
@@ -72,6 +114,15 @@ fn services(ports: Ports) -> Vec<(&'static str, u16)> {
     }
 }
 
+/// The services' instance name, from the host name in use ("Hearth family", "Hearth
+/// family-1a2b"): a box that had to rename itself must not keep another box's instance names.
+fn instance_name(host: &str) -> String {
+    format!(
+        "Hearth {}",
+        host.trim_end_matches('.').trim_end_matches(".local")
+    )
+}
+
 /// Whether another host already answers to `host` (addresses that are not ours).
 fn taken(daemon: &ServiceDaemon, host: &str) -> bool {
     let ours: HashSet<IpAddr> = super::tls::local_addresses().into_iter().collect();
@@ -120,18 +171,18 @@ impl Mdns {
             registered: Mutex::new(Vec::new()),
             name: Arc::new(Mutex::new(host.trim_end_matches('.').to_owned())),
         });
-        me.register(&host, box_name, ports)?;
+        me.register(&host, ports)?;
         tracing::info!(name = %host.trim_end_matches('.'), "announced on the local network (mDNS)");
         me.watch(box_name.to_owned(), ports);
         Ok(me)
     }
 
-    fn register(&self, host: &str, box_name: &str, ports: Ports) -> Result<(), MdnsError> {
+    fn register(&self, host: &str, ports: Ports) -> Result<(), MdnsError> {
         let mut done = Vec::new();
         for (ty, port) in services(ports) {
             let info = ServiceInfo::new(
                 ty,
-                &format!("Hearth {box_name}"),
+                &instance_name(host),
                 host,
                 "",
                 port,
@@ -168,7 +219,7 @@ impl Mdns {
                         if let Ok(mut n) = me.name.lock() {
                             *n = fallback.trim_end_matches('.').to_owned();
                         }
-                        let _ = me.register(&fallback, &box_name, ports);
+                        let _ = me.register(&fallback, ports);
                     }
                 }
             }

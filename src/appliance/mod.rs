@@ -2,9 +2,11 @@
 //! certificate authority and automatic TLS (`tls`), and the first-start claim code and setup
 //! wizard (`wizard`). mDNS and the system page arrive next.
 
+pub mod acme;
 pub mod export;
 pub mod mdns;
 pub mod profile;
+pub mod storage;
 pub mod system;
 pub mod tls;
 pub mod update;

@@ -61,7 +61,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
 }
 
 /// Writes a file readable by the owner only, atomically (temp file, fsync, rename).
-fn write_private(path: &Path, data: &str) -> Result<(), TlsError> {
+pub(crate) fn write_private(path: &Path, data: &str) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
@@ -275,16 +275,30 @@ pub fn certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsEr
     Ok(Arc::new(CertifiedKey::new(certs, signing)))
 }
 
-/// Serves whatever certificate is current; renewal swaps it in place.
-#[derive(Debug)]
+/// Serves whatever certificate is current; renewal swaps it in place. A client asking (SNI) for
+/// a name of the ACME certificate gets that one; a TLS-ALPN-01 validation gets its challenge
+/// certificate; everyone else the local CA's (or the configured) certificate.
 pub struct CertSlot {
     current: RwLock<Arc<CertifiedKey>>,
+    acme: RwLock<Option<crate::appliance::acme::AcmeCert>>,
+    challenges: Arc<crate::appliance::acme::Challenges>,
+}
+
+impl std::fmt::Debug for CertSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CertSlot")
+    }
 }
 
 impl CertSlot {
-    pub fn new(key: Arc<CertifiedKey>) -> Self {
+    pub fn new(
+        key: Arc<CertifiedKey>,
+        challenges: Arc<crate::appliance::acme::Challenges>,
+    ) -> Self {
         CertSlot {
             current: RwLock::new(key),
+            acme: RwLock::new(None),
+            challenges,
         }
     }
     pub fn replace(&self, key: Arc<CertifiedKey>) {
@@ -292,10 +306,41 @@ impl CertSlot {
             *g = key;
         }
     }
+    pub fn set_acme(&self, cert: Option<crate::appliance::acme::AcmeCert>) {
+        if let Ok(mut g) = self.acme.write() {
+            *g = cert;
+        }
+    }
+    /// The ACME certificate being served, if any.
+    pub fn acme(&self) -> Option<crate::appliance::acme::AcmeCert> {
+        self.acme.read().ok()?.clone()
+    }
+    /// Whether `host` is answered with the publicly trusted (ACME) certificate: only then may
+    /// HSTS be sent.
+    pub fn publicly_trusted(&self, host: &str) -> bool {
+        self.acme
+            .read()
+            .ok()
+            .is_some_and(|g| g.as_ref().is_some_and(|c| c.covers(host)))
+    }
 }
 
 impl ResolvesServerCert for CertSlot {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let sni = hello.server_name().map(str::to_ascii_lowercase);
+        if hello
+            .alpn()
+            .is_some_and(|mut a| a.any(|p| p == crate::appliance::acme::ALPN_ACME))
+        {
+            return sni.and_then(|n| self.challenges.alpn_cert(&n));
+        }
+        if let Some(name) = &sni
+            && let Ok(g) = self.acme.read()
+            && let Some(c) = g.as_ref()
+            && c.covers(name)
+        {
+            return Some(c.key.clone());
+        }
         self.current.read().ok().map(|g| g.clone())
     }
 }

@@ -37,6 +37,16 @@ pub struct Progress {
     /// The outcome of the last test mail, shown on the mail page.
     #[serde(default)]
     pub mail_note: String,
+    /// The disk the data is being moved to (the box restarts to do it), until the move's
+    /// outcome is read (`appliance::storage`).
+    #[serde(default)]
+    pub moving_to: String,
+    /// Where the data ended up, once moved ("USB disk …, 32.0 GB (sda)").
+    #[serde(default)]
+    pub storage_note: String,
+    /// A public name with an ACME certificate, if chosen (saved when the wizard ends).
+    #[serde(default)]
+    pub acme: Option<crate::config::AcmeConfig>,
 }
 
 pub fn claim_code_path(data: &Path) -> PathBuf {

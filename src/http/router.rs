@@ -74,6 +74,7 @@ pub enum Endpoint {
     DavOptions(crate::dav::Target),
     AvatarUpload,
     SystemUpdate,
+    SystemCertificate,
     AvatarDelete,
     AppPasswordRevoke(u64),
     NotFound,
@@ -218,6 +219,9 @@ pub fn route(method: &Method, path: &str) -> Endpoint {
         ),
         ["settings", "system"] => only(m, &[Method::GET, Method::HEAD], Endpoint::SystemPage),
         ["settings", "system", "update"] => only(m, &[Method::POST], Endpoint::SystemUpdate),
+        ["settings", "system", "certificate"] => {
+            only(m, &[Method::POST], Endpoint::SystemCertificate)
+        }
         ["health"] => only(m, &[Method::GET, Method::HEAD], Endpoint::Health),
         ["hearth-ca.crt"] => only(m, &[Method::GET, Method::HEAD], Endpoint::CaCert),
         ["hearth.mobileconfig"] => only(m, &[Method::GET, Method::HEAD], Endpoint::MobileConfig),

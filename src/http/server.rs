@@ -68,7 +68,7 @@ impl Listeners {
                 certified_key(Path::new(&server.tls_cert), Path::new(&server.tls_key))
                     .map_err(|e| ServerError::Tls(e.to_string()))?
             };
-            let slot = Arc::new(CertSlot::new(key));
+            let slot = Arc::new(CertSlot::new(key, app.acme.clone()));
             if server.tls_cert.is_empty() {
                 local_ca = Some(slot.clone());
                 let _ = app.tls_slot.set(slot.clone());
@@ -143,7 +143,12 @@ fn tls_acceptor(slot: Arc<CertSlot>) -> Result<TlsAcceptor, ServerError> {
         .map_err(|e| ServerError::Tls(e.to_string()))?
         .with_no_client_auth()
         .with_cert_resolver(slot);
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // acme-tls/1 last: only an ACME server's validation offers it (alone).
+    cfg.alpn_protocols = vec![
+        b"h2".to_vec(),
+        b"http/1.1".to_vec(),
+        crate::appliance::acme::ALPN_ACME.to_vec(),
+    ];
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 
@@ -205,6 +210,15 @@ pub async fn serve(app: Arc<App>, listeners: Listeners, mut shutdown: watch::Rec
                     else {
                         return;
                     };
+                    // A TLS-ALPN-01 validation ends with the handshake (RFC 8737).
+                    if tls_stream.get_ref().1.alpn_protocol()
+                        == Some(crate::appliance::acme::ALPN_ACME)
+                    {
+                        tracing::info!(%peer, "answered a TLS-ALPN-01 validation");
+                        let mut s = tls_stream;
+                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+                        return;
+                    }
                     let io = IdleIo::new(tls_stream, idle);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
                     let _ = watcher.watch(conn.into_owned()).await;
@@ -253,6 +267,15 @@ async fn handle(app: Arc<App>, peer: IpAddr, https: bool, mut req: Request<Incom
     let request_id = random_token(20);
     let method = req.method().clone();
     let raw_path = req.uri().path().to_owned();
+    // HSTS only for a name served with the publicly trusted (ACME) certificate: recent desktop
+    // clients refuse a self-signed server that once sent it.
+    let hsts = https
+        && app.tls_slot.get().is_some_and(|slot| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .is_some_and(|h| slot.publicly_trusted(host_only(h)))
+        });
     let mut user = String::from("-");
     let mut resp = match percent_encoding::percent_decode_str(&raw_path).decode_utf8() {
         Err(_) => response::plain_error(
@@ -279,6 +302,12 @@ async fn handle(app: Arc<App>, peer: IpAddr, https: bool, mut req: Request<Incom
         HeaderValue::from_static("nosniff"),
     );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     let line = logged::RequestLine {
         id: request_id,
         peer,
@@ -289,6 +318,16 @@ async fn handle(app: Arc<App>, peer: IpAddr, https: bool, mut req: Request<Incom
         started,
     };
     resp.map(|b| logged::LoggedBody::new(b, line).boxed_unsync())
+}
+
+/// "name" from "name:port" or "[v6]:port".
+fn host_only(h: &str) -> &str {
+    match h.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => {
+            name
+        }
+        _ => h,
+    }
 }
 
 /// Login-flow tokens in paths are secrets: keep them out of logs.
@@ -308,6 +347,13 @@ async fn dispatch(
     user: &mut String,
 ) -> Resp {
     // The box's own supervisor checks `/health` over loopback HTTP (image/init): answered here.
+    // ACME HTTP-01: answered on either listener, before any redirect or authentication.
+    if let Some(token) = path.strip_prefix("/.well-known/acme-challenge/") {
+        return match app.acme.http_answer(token) {
+            Some(answer) => response::with(StatusCode::OK, "application/octet-stream", answer),
+            None => response::plain_error(StatusCode::NOT_FOUND, "No such challenge.", false),
+        };
+    }
     let local_health = path == "/health" && peer.is_loopback();
     if !https
         && !local_health

@@ -2,6 +2,7 @@
 //! redirects, the login form, Login Flow v2 and the legacy `nc://` flow, avatars.
 
 mod avatar;
+mod certificate;
 mod invite;
 mod login_flow;
 mod pages;
@@ -55,6 +56,7 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
         Avatar { uid, size } => avatar::handle(&ctx, &uid, size).await,
         AvatarUpload => avatar::upload(ctx).await,
         SystemUpdate => update::upload(ctx).await,
+        SystemCertificate => certificate::post(ctx).await,
         AvatarDelete => avatar::delete(&ctx).await,
         AppPasswordRevoke(id) => pages::revoke_app_password(ctx, id).await,
         CaCert => match crate::appliance::tls::LocalCa::new(&ctx.app.data_dir).ca_pem() {

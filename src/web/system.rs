@@ -70,6 +70,7 @@ pub async fn system_page(ctx: &Ctx) -> Resp {
     };
     let csrf = super::pages::session(ctx).map(|(_, t)| t);
     let updates = super::update::section(&ctx.app.data_dir, csrf.as_deref());
+    let public_cert = super::certificate::section(ctx, csrf.as_deref());
     let cert = match s.certificate_days_left {
         Some(d) => format!("expires in {d} days (renewed automatically 30 days before)"),
         None => "no certificate from the box's own authority".into(),
@@ -83,7 +84,7 @@ pub async fn system_page(ctx: &Ctx) -> Resp {
 <tr><td>Memory</td><td>{} of {} used; Hearth itself {}</td></tr>\
 <tr><td>Name on the network</td><td>{}</td></tr>\
 <tr><td>Certificate</td><td>{}</td></tr></table>\
-<h2>Storage</h2><table id=\"disks\">{disks}</table>{updates}<h2>Recent problems</h2>{errors}",
+<h2>Storage</h2><table id=\"disks\">{disks}</table>{public_cert}{updates}<h2>Recent problems</h2>{errors}",
         s.version,
         s.uptime_secs / 3600,
         s.uptime_secs % 3600 / 60,

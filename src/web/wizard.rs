@@ -1,7 +1,9 @@
 //! The setup wizard: six plain pages, no JavaScript, resumable after a reload or a reboot.
-//! claim → name and administrator → family → place → mail (`mail.rs`) → done.
+//! claim → name and administrator → family → time and storage (`place.rs`) → mail (`mail.rs`)
+//! → done.
 
 mod mail;
+mod place;
 
 use http::{StatusCode, header};
 
@@ -12,34 +14,6 @@ use crate::http::auth::SESSION_COOKIE;
 use crate::http::{Ctx, Resp, response};
 
 const COOKIE: &str = "hearth_setup";
-
-/// Common time zones; the box's clock runs in UTC, this is for calendars and reminders.
-const ZONES: [&str; 24] = [
-    "UTC",
-    "Europe/London",
-    "Europe/Dublin",
-    "Europe/Lisbon",
-    "Europe/Paris",
-    "Europe/Berlin",
-    "Europe/Madrid",
-    "Europe/Rome",
-    "Europe/Amsterdam",
-    "Europe/Stockholm",
-    "Europe/Warsaw",
-    "Europe/Athens",
-    "Europe/Helsinki",
-    "Europe/Istanbul",
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Los_Angeles",
-    "America/Sao_Paulo",
-    "Asia/Kolkata",
-    "Asia/Shanghai",
-    "Asia/Tokyo",
-    "Australia/Sydney",
-    "Pacific/Auckland",
-];
 
 fn refused(ctx: &Ctx) -> Option<Resp> {
     if ctx.app.accounts.is_installed().unwrap_or(false) {
@@ -89,10 +63,18 @@ pub fn show(ctx: &Ctx) -> Resp {
     if !claimed(ctx) {
         return claim_page(None, StatusCode::OK);
     }
-    let p = wizard::progress(&ctx.app.store)
+    let mut p = wizard::progress(&ctx.app.store)
         .ok()
         .flatten()
         .unwrap_or_default();
+    if p.step == 2 && !p.moving_to.is_empty() {
+        let error = place::settle(ctx, &mut p);
+        if !p.moving_to.is_empty() {
+            return place::moving_page(&p);
+        }
+        let _ = wizard::save_progress(&ctx.app.store, &p);
+        return step_page(ctx, &p, error.as_deref());
+    }
     step_page(ctx, &p, None)
 }
 
@@ -208,38 +190,19 @@ fn step_page(ctx: &Ctx, p: &Progress, error: Option<&str>) -> Resp {
                 ),
             )
         }
-        3 => mail::page(ctx, p, error),
-        _ => {
-            let options: String = ZONES
-                .iter()
-                .map(|z| {
-                    format!(
-                        "<option{}>{z}</option>",
-                        if *z == p.timezone.as_str() {
-                            " selected"
-                        } else {
-                            ""
-                        }
-                    )
-                })
-                .collect();
-            (
-                "Time and storage",
+        3 => {
+            let (t, b) = mail::page(ctx, p, error);
+            let note = if p.storage_note.is_empty() {
+                String::new()
+            } else {
                 format!(
-                    "{}{}<p>Files are kept in <code>{}</code>.</p>{}",
-                    steps(4),
-                    err(error),
-                    esc(&ctx.app.data_dir.display().to_string()),
-                    form(
-                        "place",
-                        &format!(
-                            "<label for=\"timezone\">Time zone</label><select id=\"timezone\" name=\"timezone\">{options}</select>"
-                        ),
-                        ("next", "Continue")
-                    )
-                ),
-            )
+                    "<p id=\"storage-note\" role=\"status\">{}</p>",
+                    esc(&p.storage_note)
+                )
+            };
+            (t, format!("{note}{b}"))
         }
+        _ => place::page(ctx, p, error),
     };
     response::html(status, page(title, &body))
 }
@@ -326,16 +289,21 @@ pub async fn post(mut ctx: Ctx, action: &str) -> Resp {
             p.step = 2;
             Ok(())
         }
-        ("place", 2) => {
-            let tz = params.get("timezone").unwrap_or("UTC");
-            if !ZONES.contains(&tz) {
-                Err("Please pick a time zone from the list.".into())
-            } else {
-                p.timezone = tz.to_owned();
-                p.step = 3;
-                Ok(())
+        ("place", 2) if p.moving_to.is_empty() => match place::post(&ctx, &mut p, &params) {
+            Ok(place::Placed::Next) => Ok(()),
+            Ok(place::Placed::Restart) => {
+                let _ = wizard::save_progress(&store, &p);
+                // Answer first, then restart (the page reloads itself until the box is back).
+                std::thread::spawn(|| {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    if !crate::appliance::update::request_reboot() {
+                        tracing::error!("could not restart the box to move the data");
+                    }
+                });
+                return place::moving_page(&p);
             }
-        }
+            Err(m) => Err(m),
+        },
         ("mail", 3) => match mail::post(&ctx, &mut p, &params).await {
             Ok(true) => return finish(&ctx, &p).await,
             Ok(false) => Ok(()),
@@ -449,6 +417,12 @@ async fn finish(ctx: &Ctx, p: &Progress) -> Resp {
     }
     if let Err(e) = acc.mark_installed() {
         return error_page(StatusCode::FORBIDDEN, "Already set up", &person_message(&e));
+    }
+    if let Some(a) = &p.acme {
+        match crate::appliance::acme::save_settings(&ctx.app, a) {
+            Ok(()) => ctx.app.acme.renew_now(),
+            Err(e) => tracing::error!(error = %e, "saving the ACME settings"),
+        }
     }
     let _ = wizard::finish(store, &ctx.app.data_dir);
     // The administrator is signed in, and gets a code to connect a phone at once.

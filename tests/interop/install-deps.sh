@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real clients the interop suites drive, from Debian's packages:
-# litmus, nextcloud-desktop-cmd (nextcloudcmd), rclone, plus curl and python3; and the pinned
+# litmus, nextcloud-desktop-cmd (nextcloudcmd), rclone, pebble (the ACME test server), bind9 (DNS-01), avahi-daemon (the
+# zeroconf feature), plus
+# curl and python3; and the pinned
 # Python clients of requirements.txt (pyenv.sh).
 # Idempotent and quiet: does nothing when everything is present; prints the failing
 # step's output on error.
@@ -29,6 +31,12 @@ declare -A pkg_of=(
   [ip]=iproute2
   [openssl]=openssl
   [pip3]=python3-pip
+  [pebble]=pebble
+  [pebble-challtestsrv]=pebble
+  [named]=bind9
+  [dig]=bind9-dnsutils
+  [avahi-daemon]=avahi-daemon
+  [dbus-daemon]=dbus
 )
 missing=()
 for cmd in "${!pkg_of[@]}"; do

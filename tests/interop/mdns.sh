@@ -20,7 +20,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   sleep 0.5
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  for ns in "$tag-cli" "$tag-b1" "$tag-b2"; do ip netns del "$ns" 2>/dev/null; done
+  for ns in "$tag-cli" "$tag-b1" "$tag-b2" "$tag-b3"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -123,5 +123,68 @@ else
   bad "family.local belongs to box 1 only"
 fi
 grep -q "taken" "$ART/mdns-box2.log" && ok "box 2 says why it renamed" || bad "box 2 logs the rename"
+
+# --- through Avahi (the `zeroconf` feature) -----------------------------------------------
+# A third box runs a general-purpose Linux's Avahi daemon (with its own system D-Bus, in a
+# mount namespace of its own), which owns port 5353; Hearth built with `--features zeroconf`
+# must announce through it. It is also named "family": Avahi reports the collision with box 1
+# and Hearth takes its stable fallback name.
+ZBIN=${HEARTH_ZEROCONF_BIN:-}
+if [ -z "$ZBIN" ] || [ ! -x "$ZBIN" ]; then
+  bad "no Hearth built with --features zeroconf (HEARTH_ZEROCONF_BIN)"
+elif ! command -v avahi-daemon >/dev/null || ! command -v dbus-daemon >/dev/null; then
+  bad "avahi-daemon and dbus-daemon are not installed (tests/interop/install-deps.sh)"
+else
+  ip netns add "$tag-b3"
+  ip link add "$tag-v3" type veth peer name "$tag-p3"
+  ip link set "$tag-v3" netns "$tag-b3"
+  ip link set "$tag-p3" netns "$tag-cli"
+  nsc ip link set "$tag-p3" master br0 up
+  ip netns exec "$tag-b3" ip link set lo up
+  ip netns exec "$tag-b3" ip link set "$tag-v3" name eth0
+  ip netns exec "$tag-b3" ip addr add 10.77.0.13/24 dev eth0
+  ip netns exec "$tag-b3" ip link set eth0 up
+  mkdir -p "$work/d3" "$work/avahi"
+  printf '%s\n' '[server]' 'host-name=generalpurpose' 'use-ipv4=yes' 'use-ipv6=no' 'allow-interfaces=eth0' \
+    'enable-dbus=yes' '[publish]' 'publish-workstation=no' >"$work/avahi/avahi-daemon.conf"
+  ip netns exec "$tag-b3" unshare -m sh -c '
+    set -e
+    mkdir -p /run/dbus /run/avahi-daemon
+    mount -t tmpfs tmpfs /run/dbus; mount -t tmpfs tmpfs /run/avahi-daemon
+    dbus-daemon --system --fork --print-pid >"$1/dbus.pid"
+    avahi-daemon --no-drop-root --no-chroot -f "$1/avahi-daemon.conf" -D
+    cp /run/avahi-daemon/pid "$1/avahi.pid"
+    ss -Huanp "sport = :5353" >"$1/port5353-before.txt"
+    exec env -u HEARTH_BIN NO_COLOR=1 HEARTH_MDNS_ENABLED=true "$2" serve --data "$3" --http 10.77.0.13:8080
+  ' sh "$work/avahi" "$ZBIN" "$work/d3" 2>"$ART/mdns-box3.log" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "listening on" "$ART/mdns-box3.log" 2>/dev/null && break; sleep 0.1; done
+  for f in dbus avahi; do [ -s "$work/avahi/$f.pid" ] && pids+=("$(cat "$work/avahi/$f.pid")"); done
+  printf 'box-password-3\n' | timeout 60 "$ZBIN" setup --data "$work/d3" --name family --admin admin --password-stdin >/dev/null
+  mac3=$(ip netns exec "$tag-b3" cat /sys/class/net/eth0/address | tr -d ':' | tail -c 5)
+  for _ in $(seq 60); do grep -q "through Avahi" "$ART/mdns-box3.log" && break; sleep 0.5; done
+  owners=$(ip netns exec "$tag-b3" ss -Huanp "sport = :5353" | grep -o 'users:(("[^"]*' | sed 's/.*"//' | sort -u | tr '\n' ' ')
+  [ "$owners" = "avahi-daemon " ] && grep -q "announced on the local network through Avahi" "$ART/mdns-box3.log" &&
+    ok "box 3 announces through its Avahi daemon (port 5353 owned by: $owners)" ||
+    bad "box 3 through Avahi (5353 owned by '$owners'; log: $(grep -i 'mdns\|avahi\|announced' "$ART/mdns-box3.log" | tail -2))"
+  sleep 2
+  seen=$(browse 6)
+  echo "$seen" > "$ART/mdns-seen-3.jsonl"
+  n=0
+  for t in _http._tcp.local. _webdav._tcp.local. _caldav._tcp.local. _carddav._tcp.local.; do
+    echo "$seen" | grep "\"$t\"" | grep "\"family-$mac3.local.\"" | grep '"port": 8080' | grep '"path": "/remote.php/dav/"' | grep -q 10.77.0.13 && n=$((n + 1))
+  done
+  [ "$n" = 4 ] && ok "through Avahi: the four services on family-$mac3.local:8080 with path=/remote.php/dav/ (family.local was taken: stable fallback)" ||
+    bad "through Avahi: $n of 4 services on family-$mac3.local (saw: $(echo "$seen" | grep 10.77.0.13 | head -2))"
+  addr=$(nsc timeout 20 python3 -c '
+import sys
+from zeroconf import AddressResolver, IPVersion, Zeroconf
+zc = Zeroconf(interfaces=["10.77.0.100"], ip_version=IPVersion.V4Only)
+r = AddressResolver(sys.argv[1])
+r.request(zc, 3000)
+print(",".join(sorted(r.parsed_addresses())))
+zc.close()' "family-$mac3.local." 2>>"$ART/mdns-resolve.err")
+  [ "$addr" = "10.77.0.13" ] && ok "family-$mac3.local (published by Avahi) resolves to 10.77.0.13" || bad "family-$mac3.local resolves to '$addr'"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
