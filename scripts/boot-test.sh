@@ -445,7 +445,7 @@ ok "labels: the USB disk is hearthdata (holding /hearth/hearth.redb), the card's
 DISK=$W/card9.img VARS=$W/vars9.fd boot 11
 asked=
 for _ in $(seq 1 240); do
-  grep -q 'plug it in' "$W/console-11.log" && { asked=1; break; }
+  grep -qs 'plug it in' "$W/console-11.log" && { asked=1; break; }
   sleep 0.5
 done
 kill -KILL "$QEMU_PID"; wait "$QEMU_PID" 2>/dev/null || true; QEMU_PID=

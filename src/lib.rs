@@ -130,6 +130,11 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
         .local_ca
         .clone()
         .map(|slot| tokio::spawn(appliance::acme::maintain(app.clone(), slot)));
+    if acme_task.is_none() && !app.config.acme.directory.is_empty() {
+        tracing::warn!(
+            "[acme] is set but not used: ACME needs HTTPS with the box's own certificate (no server.tls_cert)"
+        );
+    }
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");

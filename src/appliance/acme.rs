@@ -67,9 +67,9 @@ impl Challenges {
         self.force.store(true, std::sync::atomic::Ordering::SeqCst);
         self.kick.notify_one();
     }
-    /// Settings changed: look again.
+    /// Settings changed (or were turned off): look again at once.
     pub fn wake(&self) {
-        self.kick.notify_one();
+        self.renew_now();
     }
     pub fn http_answer(&self, token: &str) -> Option<String> {
         self.http.lock().ok()?.get(token).cloned()
@@ -175,7 +175,13 @@ pub fn validate(mut s: AcmeConfig) -> Result<AcmeConfig, String> {
             Some(rest) if s.challenge == "dns-01" => rest,
             _ => n.as_str(),
         };
+        // (An address such as 1.2.3.4 is not a name: its last label has no letter.)
+        let tld_ok = bare
+            .rsplit('.')
+            .next()
+            .is_some_and(|t| t.bytes().any(|b| b.is_ascii_alphabetic()));
         if bare.len() > 253
+            || !tld_ok
             || !bare.contains('.')
             || !bare.split('.').all(label_ok)
             || bare.ends_with(".local")
@@ -557,7 +563,7 @@ pub async fn maintain(app: Arc<crate::state::App>, slot: Arc<crate::appliance::t
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = app.acme.kick.notified() => { next_try = 0; }
+            () = app.acme.kick.notified() => {}
         }
     }
 }
@@ -592,6 +598,8 @@ mod tests {
             "no_underscore.example",
             "localhost",
             "-x.example.org",
+            "192.168.1.10",
+            "*.example.org",
         ] {
             assert!(validate(typed(&[bad], "http-01")).is_err(), "{bad}");
         }

@@ -29,6 +29,8 @@ pub struct Disk {
     /// `echo $(cat vendor model)` compares it).
     pub model: String,
     pub usb: bool,
+    /// A stable identity (WWID or serial, see [`disk_serial`]); may be empty.
+    pub serial: String,
     /// Whether the disk has partitions now (the page warns that they will be erased).
     pub partitioned: bool,
 }
@@ -109,6 +111,7 @@ pub fn list_disks(sys: &Path, exclude: &[String]) -> Vec<Disk> {
             let usb = fs::canonicalize(&base)
                 .map(|p| p.to_string_lossy().contains("/usb"))
                 .unwrap_or(false);
+            let serial = disk_serial(sys, &name);
             let partitioned = fs::read_dir(&base).is_ok_and(|d| {
                 d.filter_map(Result::ok)
                     .any(|p| p.path().join("partition").exists())
@@ -118,6 +121,7 @@ pub fn list_disks(sys: &Path, exclude: &[String]) -> Vec<Disk> {
                 sectors,
                 model,
                 usb,
+                serial,
                 partitioned,
             })
         })
@@ -134,6 +138,31 @@ fn data_disk_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric())
         && !NOT.iter().any(|p| name.starts_with(p))
         && !(name.starts_with("mmcblk") && (name.contains("boot") || name.contains("rpmb")))
+}
+
+/// The first non-empty of the disk's WWID, its serial, or the serial of a device it hangs off
+/// (a USB stick's), whitespace collapsed: kernel names (`sda`) can change between boots, this
+/// does not. `image/move-data` computes the same before formatting anything.
+pub fn disk_serial(sys: &Path, name: &str) -> String {
+    let base = sys.join("block").join(name);
+    let clean = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    for f in ["device/wwid", "serial", "device/serial"] {
+        if let Some(s) = read_trim(&base.join(f)).filter(|s| !s.is_empty()) {
+            return clean(s);
+        }
+    }
+    let stop = sys.join("devices");
+    let mut dir = fs::canonicalize(base.join("device")).ok();
+    while let Some(d) = dir {
+        if d == stop || !d.starts_with(&stop) {
+            break;
+        }
+        if let Some(s) = read_trim(&d.join("serial")).filter(|s| !s.is_empty()) {
+            return clean(s);
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    String::new()
 }
 
 fn read_trim(p: &Path) -> Option<String> {
@@ -182,10 +211,11 @@ pub fn request_move(data: &Path, disk: &Disk) -> io::Result<()> {
     let mut f = fs::File::create(&tmp)?;
     write!(
         f,
-        "disk={}\nsectors={}\nmodel={}\ndescription={}\n",
+        "disk={}\nsectors={}\nmodel={}\nserial={}\ndescription={}\n",
         disk.name,
         disk.sectors,
         disk.model,
+        disk.serial.replace('\n', " "),
         disk.describe().replace('\n', " ")
     )?;
     f.sync_all()?;
@@ -194,6 +224,12 @@ pub fn request_move(data: &Path, disk: &Disk) -> io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The box could not restart itself: the request is withdrawn and the wizard says why.
+pub fn cancel_move(data: &Path, why: &str) {
+    let _ = fs::remove_file(request_path(data));
+    let _ = fs::write(data.join(OUTCOME), format!("failed: {why}\n"));
 }
 
 /// Whether a move waits for the next boot.
@@ -242,6 +278,9 @@ mod tests {
         fs::write(real.join("ro"), "0\n").unwrap();
         fs::write(real.join("device/vendor"), "SanDisk \n").unwrap();
         fs::write(real.join("device/model"), "Ultra Fit       \n").unwrap();
+        if usb {
+            fs::write(sys.join("devices/usb1/1-1/serial"), "4C530001  \n").unwrap();
+        }
         fs::create_dir_all(sys.join("block")).unwrap();
         std::os::unix::fs::symlink(&real, sys.join("block").join(name)).unwrap();
     }
@@ -263,6 +302,10 @@ mod tests {
         let d = &got[0];
         assert_eq!((d.name.as_str(), d.usb, d.partitioned), ("sda", true, true));
         assert_eq!(d.describe(), "USB disk SanDisk Ultra Fit, 32.0 GB (sda)");
+        assert_eq!(
+            d.serial, "4C530001",
+            "the USB device's serial, found up the tree"
+        );
     }
 
     #[test]
@@ -292,6 +335,7 @@ mod tests {
             sectors: 4_194_304,
             model: String::new(),
             usb: true,
+            serial: "X1".into(),
             partitioned: false,
         };
         assert!(!move_pending(t.path()));

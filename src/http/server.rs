@@ -305,7 +305,9 @@ async fn handle(app: Arc<App>, peer: IpAddr, https: bool, mut req: Request<Incom
     if hsts {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
+            // A week, not a year: should the public name ever lose its certificate (ACME
+            // turned off), browsers recover soon.
+            HeaderValue::from_static("max-age=604800"),
         );
     }
     let line = logged::RequestLine {

@@ -294,10 +294,15 @@ pub async fn post(mut ctx: Ctx, action: &str) -> Resp {
             Ok(place::Placed::Restart) => {
                 let _ = wizard::save_progress(&store, &p);
                 // Answer first, then restart (the page reloads itself until the box is back).
-                std::thread::spawn(|| {
+                let data = ctx.app.data_dir.clone();
+                std::thread::spawn(move || {
                     std::thread::sleep(std::time::Duration::from_secs(1));
                     if !crate::appliance::update::request_reboot() {
                         tracing::error!("could not restart the box to move the data");
+                        crate::appliance::storage::cancel_move(
+                            &data,
+                            "the box could not restart itself to do it",
+                        );
                     }
                 });
                 return place::moving_page(&p);

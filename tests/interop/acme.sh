@@ -195,11 +195,11 @@ st=$(set_cert "do=save&domains=$NAME+*.$NAME&$D2&dns_key=$(urlenc "hmac-sha256:h
 why=
 for _ in $(seq 1 40); do
   why=$(page | grep -o '<p class="warn" id="acme-error">[^<]*' | sed 's/.*>//')
-  case $why in *"did not accept the key"*) break ;; esac
+  case $why in *"did not accept the TSIG key"*) break ;; esac
   sleep 0.5
 done
 case $why in
-  *"did not accept the key"*) ok "DNS-01 with a wrong TSIG key: refused by the DNS server, and the page says so: $why" ;;
+  *"did not accept the TSIG key"*) ok "DNS-01 with a wrong TSIG key: refused by the DNS server, and the page says so: $why" ;;
   *) bad "DNS-01 with a wrong key: status $st, page says '$why'" ;;
 esac
 st=$(set_cert "do=save&domains=$NAME+*.$NAME&$D2&dns_key=$(urlenc "hmac-sha256:hearth-acme:$SECRET")")

@@ -103,7 +103,7 @@ impl DnsUpdater {
 
     /// Sends one signed update; the server's answer code, once its signature checks out.
     async fn exchange(&self, mut msg: Message) -> Result<ResponseCode, String> {
-        let verifier = msg
+        let mut verifier = msg
             .finalize(&self.signer, now())
             .map_err(|e| format!("signing the update: {e}"))?;
         let bytes = msg.to_vec().map_err(|e| e.to_string())?;
@@ -136,9 +136,14 @@ impl DnsUpdater {
                 continue;
             }
             return match verifier {
-                Some(mut v) => match v.verify(answer) {
+                Some(ref mut v) => match v.verify(answer) {
                     Ok(resp) => Ok(resp.response_code),
-                    // A refused key comes back unsigned (NOTAUTH with a TSIG error).
+                    // A refused key comes back unsigned (NOTAUTH with a TSIG error); anything
+                    // else unsigned is not the server's answer: keep waiting for it.
+                    Err(e) if plain.response_code != ResponseCode::NotAuth => {
+                        tracing::debug!(error = %e, "unsigned DNS answer ignored");
+                        continue;
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "TSIG check of the DNS answer");
                         Err(format!(
@@ -158,7 +163,9 @@ impl DnsUpdater {
     pub async fn add_txt(&self, fqdn: &str, value: &str) -> Result<Name, String> {
         let name = Name::from_ascii(format!("{}.", fqdn.trim_end_matches('.')))
             .map_err(|e| format!("bad name {fqdn}: {e}"))?;
-        let mut zone = name.base_name();
+        // The record's own name first: a zone made just for `_acme-challenge.NAME` (with a key
+        // that may update only it) is a common set-up.
+        let mut zone = name.clone();
         while !zone.is_root() {
             let msg = update_message::append(txt_set(&name, value, 60), zone.clone(), false, false);
             match self.exchange(msg).await? {

@@ -59,6 +59,8 @@ pub struct Avahi {
     group: Mutex<Option<zbus::OwnedObjectPath>>,
     pub name: Arc<Mutex<String>>,
     stopped: std::sync::atomic::AtomicBool,
+    /// Publishing and stopping one at a time (the watcher publishes again from its thread).
+    busy: Mutex<()>,
 }
 
 /// The host's addresses Avahi can publish for a name (no loopback; IPv6 link-local addresses
@@ -86,6 +88,7 @@ impl Avahi {
             group: Mutex::new(None),
             name: Arc::new(Mutex::new(String::new())),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            busy: Mutex::new(()),
         });
         let mut host = format!("{box_name}.local");
         let mut published = addresses();
@@ -103,27 +106,43 @@ impl Avahi {
             n.clone_from(&host);
         }
         tracing::info!(name = %host, "announced on the local network through Avahi");
-        // Follow address changes (a new DHCP lease): publish again.
+        // Follow address changes (a new DHCP lease) and collisions found later (another box
+        // taking the name): publish again, under the stable fallback name if need be.
         let weak = Arc::downgrade(&me);
-        let ports2 = ports;
+        let fallback = format!("{box_name}-{}.local", mac_suffix());
         std::thread::spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_secs(10));
                 let Some(me) = weak.upgrade() else { break };
+                let _one = me.busy.lock();
                 if me.stopped.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let now = addresses();
-                if now != published {
-                    let host = me.current_name();
-                    match me.publish(&host, ports2, &now) {
-                        Ok(_) => {
-                            tracing::info!(addresses = ?now, "addresses changed; published again through Avahi")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "publishing through Avahi failed"),
-                    }
-                    published = now;
+                let collided = me.group_state() == Some(COLLISION);
+                if now == published && !collided {
+                    continue;
                 }
+                let mut host = me.current_name();
+                let mut outcome = me.publish(&host, ports, &now);
+                if matches!(outcome, Ok(false)) && host != fallback {
+                    tracing::warn!(
+                        "{host} is now taken on this network; this box answers as {fallback}"
+                    );
+                    host.clone_from(&fallback);
+                    if let Ok(mut n) = me.name.lock() {
+                        n.clone_from(&host);
+                    }
+                    outcome = me.publish(&host, ports, &now);
+                }
+                match outcome {
+                    Ok(true) => {
+                        tracing::info!(name = %host, addresses = ?now, "published again through Avahi")
+                    }
+                    Ok(false) => tracing::warn!(name = %host, "{host} is taken too; not announced"),
+                    Err(e) => tracing::warn!(error = %e, "publishing through Avahi failed"),
+                }
+                published = now;
             }
         });
         Ok(me)
@@ -208,6 +227,16 @@ impl Avahi {
         Err(err("Avahi did not establish the records within 5 s"))
     }
 
+    /// The current entry group's state, if there is one.
+    fn group_state(&self) -> Option<i32> {
+        let path = self.group.lock().ok()?.clone()?;
+        self.call(path.as_str(), GROUP, "GetState", &())
+            .ok()?
+            .body()
+            .deserialize()
+            .ok()
+    }
+
     fn free_group(&self) {
         let old = self.group.lock().ok().and_then(|mut g| g.take());
         if let Some(path) = old {
@@ -217,6 +246,7 @@ impl Avahi {
 
     /// Withdraws every record.
     pub fn stop(&self) {
+        let _one = self.busy.lock();
         self.stopped
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.free_group();
