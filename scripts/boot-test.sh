@@ -123,15 +123,20 @@ power_off() { # the ACPI power button; waits for qemu to exit (≤ 90 s)
   fail "the box did not power off within 90 s of the power button"
 }
 
+claim_code() { # run number → the claim code printed on that boot's console (waits ≤ 60 s)
+  local c=
+  for _ in $(seq 1 120); do
+    c=$(sed -n 's/.*Claim code: \([A-Z0-9]\{4\}-[A-Z0-9]\{4\}\).*/\1/p' "$W/console-$1.log" | tail -1)
+    [ -n "$c" ] && break
+    sleep 0.5
+  done
+  echo "$c"
+}
+
 boot 1
 T1=$(first_answer)
 ok "first boot: first HTTP answer after $T1 s"
-code=
-for _ in $(seq 1 120); do
-  code=$(sed -n 's/.*Claim code: \([A-Z0-9]\{4\}-[A-Z0-9]\{4\}\).*/\1/p' "$W/console-1.log" | tail -1)
-  [ -n "$code" ] && break
-  sleep 0.5
-done
+code=$(claim_code 1)
 [ -n "$code" ] || fail "no claim code on the console"
 ok "claim code on the serial console: $code"
 for _ in $(seq 1 20); do grep -q 'hearth-init: listening:' "$W/console-1.log" && break; sleep 0.5; done
@@ -401,12 +406,7 @@ USB="-device qemu-xhci,id=xhci -drive if=none,id=usb0,format=raw,file=$W/usb9.im
 rm -f "$J"
 DISK=$W/card9.img VARS=$W/vars9.fd EXTRA_QEMU=$USB boot 9
 T9=$(first_answer)
-code=
-for _ in $(seq 1 120); do
-  code=$(sed -n 's/.*Claim code: \([A-Z0-9]\{4\}-[A-Z0-9]\{4\}\).*/\1/p' "$W/console-9.log" | tail -1)
-  [ -n "$code" ] && break
-  sleep 0.5
-done
+code=$(claim_code 9)
 [ -n "$code" ] || fail "no claim code on the console (USB disk boot)"
 PW=family-password-1
 [ "$(post claim "code=$code")" = 303 ] || fail "claim code refused (USB disk boot)"

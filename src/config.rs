@@ -173,6 +173,9 @@ pub struct LimitsConfig {
     pub store_cache_mib: usize,
     /// Largest calendar object or vCard, in bytes (CalDAV/CardDAV `max-resource-size`).
     pub max_dav_object_bytes: usize,
+    /// Memory budget in MiB that bounds threads, connections, password hashing and caches
+    /// (`Config::apply_memory_budget`); 0 = an eighth of the RAM, between 32 and 256.
+    pub memory_mib: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,6 +227,7 @@ impl Default for LimitsConfig {
             max_connections: 512,
             store_cache_mib: 2,
             max_dav_object_bytes: 10_000_000,
+            memory_mib: 0,
         }
     }
 }
@@ -255,7 +259,74 @@ pub struct Overrides {
     pub https: Option<String>,
 }
 
+/// What the memory budget allows (low-memory mode); see `Config::apply_memory_budget`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub mib: u64,
+    /// The machine's RAM, MiB (0 when unknown).
+    pub ram_mib: u64,
+    pub worker_threads: usize,
+    pub blocking_threads: usize,
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} MiB (RAM {} MiB): {} worker thread{}, {} blocking",
+            self.mib,
+            self.ram_mib,
+            self.worker_threads,
+            if self.worker_threads == 1 { "" } else { "s" },
+            self.blocking_threads
+        )
+    }
+}
+
+/// The machine's RAM from /proc/meminfo, MiB (0 when unknown).
+pub fn total_ram_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
 impl Config {
+    /// Low-memory mode: bounds what grows with load by a memory budget (`limits.memory_mib`,
+    /// by default an eighth of the RAM: 64 MiB on a 512 MiB board, 128 on a 1 GiB Pi, at most
+    /// 256). Each figure only ever comes down from what is configured:
+    /// - password hashes at once: each holds `argon2_memory_kib`, at most a quarter of the budget;
+    /// - connections: about 256 KiB each at worst (buffers, TLS), four per MiB;
+    /// - the metadata cache: a sixteenth of the budget;
+    /// - threads: one async worker below 96 MiB (else two), blocking threads budget/16 in 2..8.
+    ///
+    /// Uploads and downloads stream through fixed small buffers whatever the budget; Hearth
+    /// makes no previews, so there is no preview work to bound.
+    pub fn apply_memory_budget(&mut self, ram_mib: u64) -> Budget {
+        let mib = match self.limits.memory_mib {
+            0 if ram_mib == 0 => 128,
+            0 => (ram_mib / 8).clamp(32, 256),
+            m => m.max(16),
+        };
+        let argon2_mib = (self.auth.argon2_memory_kib / 1024).max(1) as u64;
+        let hashes = usize::try_from((mib / 4 / argon2_mib).max(1)).unwrap_or(1);
+        self.auth.argon2_concurrency = self.auth.argon2_concurrency.clamp(1, hashes);
+        let conns = usize::try_from(mib * 4).unwrap_or(usize::MAX);
+        self.limits.max_connections = self.limits.max_connections.min(conns).max(16);
+        let cache = usize::try_from((mib / 16).max(1)).unwrap_or(1);
+        self.limits.store_cache_mib = self.limits.store_cache_mib.min(cache).max(1);
+        Budget {
+            mib,
+            ram_mib,
+            worker_threads: if mib < 96 { 1 } else { 2 },
+            blocking_threads: usize::try_from((mib / 16).clamp(2, 8)).unwrap_or(2),
+        }
+    }
+
     /// Builds the configuration for a data directory, in layer order.
     pub fn load(data: &Path, flags: &Overrides) -> Result<Config, ConfigError> {
         Self::load_with_env(data, flags, std::env::vars())
@@ -477,5 +548,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("HEARTH_AUTH_CREDENTIAL_CACHE"), "{err}");
+    }
+
+    #[test]
+    fn memory_budget_bounds_what_grows() {
+        let mut small = Config::default();
+        let b = small.apply_memory_budget(512);
+        assert_eq!((b.mib, b.worker_threads, b.blocking_threads), (64, 1, 4));
+        assert_eq!(
+            small.auth.argon2_concurrency, 1,
+            "19 MiB hashes in a 64 MiB budget"
+        );
+        assert_eq!(small.limits.max_connections, 256);
+        assert_eq!(small.limits.store_cache_mib, 2);
+        let mut pi = Config::default();
+        let b = pi.apply_memory_budget(1024);
+        assert_eq!((b.mib, b.worker_threads), (128, 2));
+        assert_eq!(pi.auth.argon2_concurrency, 1);
+        let mut big = Config::default();
+        let b = big.apply_memory_budget(24 * 1024);
+        assert_eq!(b.mib, 256, "never more than 256 MiB by default");
+        assert_eq!(
+            big.auth.argon2_concurrency, 2,
+            "never above what is configured"
+        );
+        assert_eq!(big.limits.max_connections, 512);
+        let mut tiny = Config::default();
+        tiny.limits.memory_mib = 32;
+        let b = tiny.apply_memory_budget(24 * 1024);
+        assert_eq!((b.mib, b.worker_threads, b.blocking_threads), (32, 1, 2));
+        assert_eq!(tiny.limits.max_connections, 128);
+        assert_eq!(tiny.limits.store_cache_mib, 2);
     }
 }

@@ -38,11 +38,23 @@ pub fn serve_blocking(data: &Path, flags: &Overrides) -> ExitCode {
     };
     let recent = telemetry::RecentErrors::default();
     let _log_guard = telemetry::init(&config.log, recent.clone());
-    // Two workers match the Pi's budget (and this machine's cores); blocking work (argon2,
-    // fsck) goes to the blocking pool, which is capped too.
+    // Low-memory mode: the budget bounds threads, connections, hashing and caches.
+    let mut config = config;
+    let budget = config.apply_memory_budget(config::total_ram_mib());
+    tracing::info!(
+        "memory budget {budget}, {} password hash{} at once, {} connections, {} MiB metadata cache",
+        config.auth.argon2_concurrency,
+        if config.auth.argon2_concurrency == 1 {
+            ""
+        } else {
+            "es"
+        },
+        config.limits.max_connections,
+        config.limits.store_cache_mib
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(8)
+        .worker_threads(budget.worker_threads)
+        .max_blocking_threads(budget.blocking_threads)
         .enable_all()
         .build();
     let rt = match rt {

@@ -525,3 +525,48 @@ fn system_page_for_admins_and_a_public_health_check() {
     );
     assert_eq!(s.req("GET", "/settings/system").send().status, 401);
 }
+
+/// Low-memory mode: a 32 MiB budget gives one async worker, one password hash at a time and
+/// 128 connections, says so in the log, and the box still answers.
+#[test]
+fn a_small_memory_budget_bounds_threads_and_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (mut child, http, _) = serve(
+        dir.path(),
+        &["--http", "127.0.0.1:0"],
+        &[("HEARTH_LIMITS_MEMORY_MIB".into(), "32".into())],
+        &log,
+        (true, false),
+    );
+    let addr: std::net::SocketAddr = http.unwrap().parse().unwrap();
+    let r = send_raw(
+        addr,
+        b"GET /status.php HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let threads: usize = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.status, 200);
+    let line = log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains("memory budget"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        line.contains("memory budget 32 MiB")
+            && line.contains("1 worker thread,")
+            && line.contains("1 password hash at once")
+            && line.contains("128 connections"),
+        "{line}"
+    );
+    // main + one worker + at most two blocking threads + the log writer and mDNS/TLS helpers.
+    assert!(threads <= 8, "{threads} threads");
+}

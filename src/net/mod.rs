@@ -162,12 +162,16 @@ async fn get_once(url: &Url, limit: usize) -> Result<(u16, Option<String>, Bytes
     Ok((status, location, body))
 }
 
-async fn send<T>(
+/// One HTTP/1.1 exchange on a connected stream (plain or TLS). Also the ACME client's.
+pub(crate) async fn send<T, B>(
     io: TokioIo<T>,
-    req: http::Request<Empty<Bytes>>,
+    req: http::Request<B>,
 ) -> Result<http::Response<hyper::body::Incoming>, FetchError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await

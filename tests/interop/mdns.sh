@@ -38,7 +38,8 @@ nsc ip link set lo up
 nsc ip link add br0 type bridge
 nsc ip link set br0 up
 nsc ip addr add 10.77.0.100/24 dev br0
-for i in 1 2; do
+wire_box() { # i: box i's namespace, with eth0 = 10.77.0.1i on the client's bridge
+  local i=$1
   ip link add "$tag-v$i" type veth peer name "$tag-p$i"
   ip link set "$tag-v$i" netns "$tag-b$i"
   ip link set "$tag-p$i" netns "$tag-cli"
@@ -47,7 +48,9 @@ for i in 1 2; do
   ip netns exec "$tag-b$i" ip link set "$tag-v$i" name eth0
   ip netns exec "$tag-b$i" ip addr add "10.77.0.1$i/24" dev eth0
   ip netns exec "$tag-b$i" ip link set eth0 up
-done
+}
+wire_box 1
+wire_box 2
 
 start_box() { # i
   local i=$1
@@ -136,14 +139,7 @@ elif ! command -v avahi-daemon >/dev/null || ! command -v dbus-daemon >/dev/null
   bad "avahi-daemon and dbus-daemon are not installed (tests/interop/install-deps.sh)"
 else
   ip netns add "$tag-b3"
-  ip link add "$tag-v3" type veth peer name "$tag-p3"
-  ip link set "$tag-v3" netns "$tag-b3"
-  ip link set "$tag-p3" netns "$tag-cli"
-  nsc ip link set "$tag-p3" master br0 up
-  ip netns exec "$tag-b3" ip link set lo up
-  ip netns exec "$tag-b3" ip link set "$tag-v3" name eth0
-  ip netns exec "$tag-b3" ip addr add 10.77.0.13/24 dev eth0
-  ip netns exec "$tag-b3" ip link set eth0 up
+  wire_box 3
   mkdir -p "$work/d3" "$work/avahi"
   printf '%s\n' '[server]' 'host-name=generalpurpose' 'use-ipv4=yes' 'use-ipv6=no' 'allow-interfaces=eth0' \
     'enable-dbus=yes' '[publish]' 'publish-workstation=no' >"$work/avahi/avahi-daemon.conf"
@@ -185,6 +181,25 @@ r.request(zc, 3000)
 print(",".join(sorted(r.parsed_addresses())))
 zc.close()' "family-$mac3.local." 2>>"$ART/mdns-resolve.err")
   [ "$addr" = "10.77.0.13" ] && ok "family-$mac3.local (published by Avahi) resolves to 10.77.0.13" || bad "family-$mac3.local resolves to '$addr'"
+fi
+
+# --- the wizard only for the home network ----------------------------------------------------
+# A box not yet set up, reached from a public address (TEST-NET-3 on the same bridge), must
+# refuse the wizard; from the home address it offers it (the claim code page).
+ip netns exec "$tag-b2" ip addr add 203.0.113.12/24 dev eth0
+nsc ip addr add 203.0.113.100/24 dev br0
+mkdir -p "$work/d4"
+ip netns exec "$tag-b2" env -u HEARTH_BIN NO_COLOR=1 "$BIN" serve --data "$work/d4" --http 0.0.0.0:8081 2>"$ART/mdns-box4.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$ART/mdns-box4.log" 2>/dev/null && break; sleep 0.1; done
+far=$(nsc curl -s -o "$work/far.html" -w '%{http_code}' --max-time 5 --interface 203.0.113.100 "http://203.0.113.12:8081/setup")
+near=$(nsc curl -s -o "$work/near.html" -w '%{http_code}' --max-time 5 --interface 10.77.0.100 "http://10.77.0.12:8081/setup")
+farpost=$(nsc curl -s -o /dev/null -w '%{http_code}' --max-time 5 --interface 203.0.113.100 --data 'code=AAAA-AAAA' "http://203.0.113.12:8081/setup/claim")
+if [ "$far" = 403 ] && grep -q 'home network' "$work/far.html" && [ "$farpost" = 403 ] &&
+   [ "$near" = 200 ] && grep -q 'claim code' "$work/near.html"; then
+  ok "the wizard refuses a public address (GET and claim POST: 403, \"only from your home network\") and offers itself at home (200)"
+else
+  bad "wizard from a public address: GET $far, POST $farpost; from home: $near"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

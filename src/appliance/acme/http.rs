@@ -100,9 +100,13 @@ async fn send(
             .connect(name, tcp)
             .await
             .map_err(|e| other(format!("TLS with {host}: {e}")))?;
-        exchange(TokioIo::new(stream), req).await?
+        crate::net::send(TokioIo::new(stream), req)
+            .await
+            .map_err(|e| other(e.to_string()))?
     } else {
-        exchange(TokioIo::new(tcp), req).await?
+        crate::net::send(TokioIo::new(tcp), req)
+            .await
+            .map_err(|e| other(e.to_string()))?
     };
     let (parts, body) = resp.into_parts();
     let body = Limited::new(body, MAX_ANSWER)
@@ -114,25 +118,6 @@ async fn send(
         parts,
         Full::new(body),
     )))
-}
-
-async fn exchange<T>(
-    io: TokioIo<T>,
-    req: http::Request<Full<Bytes>>,
-) -> Result<http::Response<hyper::body::Incoming>, Error>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| other(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    sender
-        .send_request(req)
-        .await
-        .map_err(|e| other(e.to_string()))
 }
 
 impl HttpClient for AcmeHttp {
