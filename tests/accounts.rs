@@ -474,18 +474,7 @@ fn password_hashing_memory_goes_back_to_the_system() {
     // Every request costs an argon2 run (19 MiB) with the cache off; before the allocator was
     // tuned, freed blocks stayed in per-thread arenas and RSS grew by ~78 MiB per thread.
     let s = Server::start_with(&[("HEARTH_AUTH_CREDENTIAL_CACHE", "false")]);
-    s.cli(
-        &[
-            "setup",
-            "--name",
-            "family",
-            "--admin",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(ADMIN_PW),
-    )
-    .success();
+    s.set_up();
     for _ in 0..24 {
         assert_eq!(
             s.req("GET", "/ocs/v2.php/cloud/user")

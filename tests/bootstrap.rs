@@ -42,18 +42,7 @@ fn status_says_whether_setup_is_done() {
     assert_eq!(j["installed"], false);
     assert_eq!(j["maintenance"], false);
     assert_eq!(j["extendedSupport"], false);
-    s.cli(
-        &[
-            "setup",
-            "--name",
-            "family",
-            "--admin",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(ADMIN_PW),
-    )
-    .success();
+    s.set_up();
     let j = s.req("GET", "/status.php").send().json();
     assert_eq!(j["installed"], true);
     golden::check(

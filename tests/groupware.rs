@@ -603,18 +603,7 @@ fn feed_server(feed: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
 #[test]
 fn subscriptions_mirror_an_outside_calendar() {
     let s = Server::start_with(&[("HEARTH_GROUPWARE_SUBSCRIPTION_REFRESH_SECS", "2")]);
-    s.cli(
-        &[
-            "setup",
-            "--name",
-            "family",
-            "--admin",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(ADMIN_PW),
-    )
-    .success();
+    s.set_up();
     let cal = |events: &[(&str, &str)]| {
         let mut t = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//school//EN\r\n");
         for (uid, summary) in events {

@@ -43,19 +43,7 @@ fn start() -> TlsServer {
 
 /// Sets the box up as `family` with administrator `admin`.
 fn set_up(s: &TlsServer) {
-    cli_in(
-        &s.dir,
-        &[
-            "setup",
-            "--name",
-            "family",
-            "--admin",
-            "admin",
-            "--password-stdin",
-        ],
-        Some(ADMIN_PW),
-    )
-    .success();
+    set_up_family(&s.dir);
 }
 
 fn curl(args: &[&str]) -> (String, String) {

@@ -47,19 +47,13 @@ impl Server {
     /// A server that has been set up with admin `admin` (password [`ADMIN_PW`]).
     pub fn installed() -> Server {
         let s = Self::start();
-        s.cli(
-            &[
-                "setup",
-                "--name",
-                "family",
-                "--admin",
-                "admin",
-                "--password-stdin",
-            ],
-            Some(ADMIN_PW),
-        )
-        .success();
+        s.set_up();
         s
+    }
+
+    /// `hearth setup` as `family` with administrator `admin` (password [`ADMIN_PW`]).
+    pub fn set_up(&self) {
+        set_up_family(self.data());
     }
 
     pub fn data(&self) -> &Path {
@@ -210,6 +204,23 @@ impl CliOut {
         );
         self
     }
+}
+
+/// `hearth setup --data DATA` as `family` with administrator `admin` (password [`ADMIN_PW`]).
+pub fn set_up_family(data: &Path) {
+    cli_in(
+        data,
+        &[
+            "setup",
+            "--name",
+            "family",
+            "--admin",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(ADMIN_PW),
+    )
+    .success();
 }
 
 pub fn cli_in(data: &Path, args: &[&str], stdin: Option<&str>) -> CliOut {
