@@ -1,6 +1,7 @@
-//! Logging: `tracing` to stderr, one line per request (target `hearth::request`). Lines go
-//! through a background writer so a request never waits on a write to the terminal or a pipe.
-//! The last warnings and errors are also kept in memory for the system page.
+//! Logging: `tracing` to stderr, one line per request (target `hearth::request`). Lines are
+//! collected in memory and written by one background thread, so a request never waits on a
+//! write to the terminal or a pipe. The last warnings and errors are also kept in memory for
+//! the system page.
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -8,12 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogConfig;
+
+mod batch;
+pub use batch::LogGuard;
 
 /// How many recent warnings and errors the system page shows.
 const RECENT: usize = 50;
@@ -61,9 +64,9 @@ impl<S: Subscriber> Layer<S> for RecentErrors {
 }
 
 /// Installs the subscriber; keep the guard alive until exit so buffered lines are flushed.
-pub fn init(cfg: &LogConfig, recent: RecentErrors) -> WorkerGuard {
+pub fn init(cfg: &LogConfig, recent: RecentErrors) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = batch::writer();
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);

@@ -7,6 +7,7 @@
 
 mod fsck;
 mod local;
+pub mod read;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;

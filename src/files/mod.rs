@@ -18,7 +18,8 @@ use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobRef, BlobStore, LocalBlobs};
 use crate::store::{self, Store, StoreError};
 pub use model::{Kind, Node};
-use tree::{child_key, node_key, now_secs};
+pub use tree::record_key;
+use tree::{Reader, Tx, now_secs};
 pub use uploads::{Chunk, Upload};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,15 +95,15 @@ impl Files {
     /// The root folder of `uid`, created on first use.
     pub fn root(&self, actor: &Actor, uid: &str) -> Result<Node> {
         check_owner(actor, uid)?;
-        if let Some(id) = self.store.read(|tx| tx.get(&store::USERID_ROOTID, uid))? {
-            return self.node(id);
+        if let Some(root) = self.store.read(|tx| Reader::new(tx)?.root_of(uid))? {
+            return Ok(root);
         }
         self.store.write(|tx| tree::ensure_root(tx, uid))
     }
 
     pub fn node(&self, id: u64) -> Result<Node> {
         self.store
-            .read(|tx| tx.get(&store::NODEID_NODE, &node_key(id)))?
+            .read(|tx| Reader::new(tx)?.node(id))?
             .ok_or(FilesError::NotFound)
     }
 
@@ -111,43 +112,32 @@ impl Files {
     pub fn lookup(&self, actor: &Actor, uid: &str, segs: &[String]) -> Result<Option<Node>> {
         check_owner(actor, uid)?;
         let found = self.store.read(|tx| {
-            let Some(id) = tx.get(&store::USERID_ROOTID, uid)? else {
+            let r = Reader::new(tx)?;
+            let Some(root) = r.root_of(uid)? else {
                 return Ok(None);
             };
-            let Some(root) = tx.get(&store::NODEID_NODE, &node_key(id))? else {
-                return Ok(None);
-            };
-            tree::walk(tx, root, segs).map(Some)
+            tree::walk(&r, root, segs).map(Some)
         })?;
         match found {
             Some(n) => Ok(n),
             None => {
                 let root = self.root(actor, uid)?;
-                Ok(self.store.read(|tx| tree::walk(tx, root, segs))?)
+                Ok(self
+                    .store
+                    .read(|tx| tree::walk(&Reader::new(tx)?, root, segs))?)
             }
         }
     }
 
-    /// Reads a small range whole, in one blocking step (a 4 KiB GET should not pay for a
-    /// streaming reader's several thread-pool hops).
+    /// Reads a small range whole (from the page cache without a thread hop when it is there).
     pub async fn read_small(&self, node: &Node, start: u64, count: u64) -> Result<bytes::Bytes> {
-        use std::io::{Read, Seek, SeekFrom};
         let blob = node.blob.as_deref().ok_or(FilesError::NotFound)?;
         let path = self.blobs.path_of(blob)?;
         let len =
             usize::try_from(count).map_err(|_| FilesError::Internal("range too large".into()))?;
-        let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-            let mut f = std::fs::File::open(path)?;
-            if start > 0 {
-                f.seek(SeekFrom::Start(start))?;
-            }
-            let mut buf = vec![0; len];
-            f.read_exact(&mut buf)?;
-            Ok(buf)
-        })
-        .await
-        .map_err(|e| FilesError::Internal(e.to_string()))?;
-        Ok(read.map_err(|e| FilesError::Blob(BlobError::Io(e)))?.into())
+        crate::blobs::read::read_range(path, start, len)
+            .await
+            .map_err(|e| FilesError::Blob(BlobError::Io(e)))
     }
 
     /// Up to `limit` children of `parent` after the name `after`, in name order. Listings are
@@ -155,7 +145,7 @@ impl Files {
     pub fn children(&self, parent: u64, after: Option<&str>, limit: usize) -> Result<Vec<Node>> {
         Ok(self
             .store
-            .read(|tx| tree::children(tx, parent, after, limit))?)
+            .read(|tx| Reader::new(tx)?.children(parent, after, limit))?)
     }
 
     /// Quota of `uid`: (used bytes, available bytes or None when unlimited).
@@ -177,10 +167,7 @@ impl Files {
             if !parent.is_dir() {
                 return Err(FilesError::ParentMissing);
             }
-            if tx
-                .get(&store::PARENTID_NAME_NODEID, &child_key(parent.id, name))?
-                .is_some()
-            {
+            if tx.child(parent.id, name)?.is_some() {
                 return Err(FilesError::AlreadyExists);
             }
             let node = tree::insert(
@@ -214,9 +201,10 @@ impl Files {
             .split_last()
             .ok_or_else(|| FilesError::Conflict("cannot write to the root folder".into()))?;
         let (parent, existing) = self.store.read(|tx| {
-            let parent = tree::walk(tx, root.clone(), parent_segs)?;
+            let r = Reader::new(tx)?;
+            let parent = tree::walk(&r, root.clone(), parent_segs)?;
             let existing = match &parent {
-                Some(p) => tree::child(tx, p.id, name)?,
+                Some(p) => r.child(p.id, name)?,
                 None => None,
             };
             Ok((parent, existing))
@@ -278,10 +266,8 @@ impl Files {
         let mtime = opts.mtime.unwrap_or_else(now_secs);
         let content_type = names::content_type(name).to_owned();
         let committed = self.store.write(|tx| {
-            let parent = tx
-                .get(&store::NODEID_NODE, &node_key(parent.id))?
-                .ok_or(FilesError::ParentMissing)?;
-            let current = tree::child(tx, parent.id, name)?;
+            let parent = tx.node(parent.id)?.ok_or(FilesError::ParentMissing)?;
+            let current = tx.child(parent.id, name)?;
             // Another upload may have landed while ours streamed: re-check.
             check_preconditions(current.as_ref(), &opts)?;
             let r = BlobRef {
@@ -301,8 +287,8 @@ impl Files {
                     n.client_checksum.clone_from(&client_checksum);
                     n.content_type = content_type.clone();
                     n.etag = tree::new_etag();
-                    tx.put(&store::NODEID_NODE, &node_key(n.id), &n)?;
-                    tree::add_size(tx, parent.id, delta)?;
+                    tree::put_node(tx, &n)?;
+                    tree::changed_below(tx, parent.id, delta)?;
                     (n, old, false)
                 }
                 Some(_) => return Err(FilesError::Conflict(format!("{name:?} is a folder"))),
@@ -320,8 +306,8 @@ impl Files {
                     n.sha1 = Some(written.sha1.clone());
                     n.client_checksum.clone_from(&client_checksum);
                     n.ctime = opts.ctime.unwrap_or(n.ctime);
-                    tx.put(&store::NODEID_NODE, &node_key(n.id), &n)?;
-                    tree::add_size(tx, parent.id, i128::from(written.size))?;
+                    tree::put_node(tx, &n)?;
+                    tree::changed_below(tx, parent.id, i128::from(written.size))?;
                     (n, None, true)
                 }
             };
@@ -336,7 +322,6 @@ impl Files {
             if let Some(old) = &old_blob {
                 tx.delete(&store::BLOBID_REF, old)?;
             }
-            tree::touch_ancestors(tx, parent.id)?;
             Ok((node, old_blob, created))
         });
         match committed {
@@ -367,8 +352,7 @@ impl Files {
         let blobs = self.store.write(|tx| {
             let node = tree::walk(tx, root, segs)?.ok_or(FilesError::NotFound)?;
             let blobs = tree::remove_subtree(tx, &node)?;
-            tree::add_size(tx, node.parent, -i128::from(node.size))?;
-            tree::touch_ancestors(tx, node.parent)?;
+            tree::changed_below(tx, node.parent, -i128::from(node.size))?;
             Ok::<_, FilesError>(blobs)
         })?;
         for b in blobs {
@@ -411,12 +395,8 @@ impl Files {
                 .ok_or(FilesError::ParentMissing)?;
             let (replaced, blobs) = tree::clear_destination(tx, dest_parent.id, name, overwrite)?;
             let old_parent = node.parent;
-            tx.delete(
-                &store::PARENTID_NAME_NODEID,
-                &child_key(old_parent, &node.name),
-            )?;
-            tree::add_size(tx, old_parent, -i128::from(node.size))?;
-            tree::touch_ancestors(tx, old_parent)?;
+            tx.delete(&store::PARENTID_NAME_NODE, &record_key(&node))?;
+            tree::changed_below(tx, old_parent, -i128::from(node.size))?;
             node.parent = dest_parent.id;
             node.name.clone_from(name);
             // The moved node keeps its etag (only the folders above change): the desktop
@@ -425,14 +405,13 @@ impl Files {
             if !node.is_dir() {
                 node.content_type = names::content_type(name).to_owned();
             }
-            tx.put(&store::NODEID_NODE, &node_key(node.id), &node)?;
-            tx.put(
-                &store::PARENTID_NAME_NODEID,
-                &child_key(dest_parent.id, name),
-                &node.id,
+            tree::put_node(tx, &node)?;
+            tx.put_raw(
+                &store::NODEID_NODEKEY,
+                &tree::node_key(node.id),
+                record_key(&node).as_bytes(),
             )?;
-            tree::add_size(tx, dest_parent.id, i128::from(node.size))?;
-            tree::touch_ancestors(tx, dest_parent.id)?;
+            tree::changed_below(tx, dest_parent.id, i128::from(node.size))?;
             Ok::<_, FilesError>((node, replaced, blobs))
         })?;
         for b in blobs {
@@ -473,7 +452,7 @@ impl Files {
             .ok_or(FilesError::ParentMissing)?;
         let existing = self
             .store
-            .read(|tx| tree::child(tx, dest_parent.id, name))?;
+            .read(|tx| Reader::new(tx)?.child(dest_parent.id, name))?;
         if existing.is_some() && !overwrite {
             return Err(FilesError::PreconditionFailed);
         }
@@ -503,9 +482,7 @@ impl Files {
         }
         let new_blob_ids: Vec<String> = copies.iter().flatten().map(|w| w.id.clone()).collect();
         let result = self.store.write(|tx| {
-            let dest_parent = tx
-                .get(&store::NODEID_NODE, &node_key(dest_parent.id))?
-                .ok_or(FilesError::ParentMissing)?;
+            let dest_parent = tx.node(dest_parent.id)?.ok_or(FilesError::ParentMissing)?;
             let (replaced, freed) = tree::clear_destination(tx, dest_parent.id, name, overwrite)?;
             let top = tree::apply_copy(tx, &plan, &copies, &dest_parent, name, uid)?;
             tree::add_size(tx, dest_parent.id, i128::from(top.size))?;
@@ -539,15 +516,13 @@ impl Files {
 
     fn update(&self, node_id: u64, new_etag: bool, f: impl FnOnce(&mut Node)) -> Result<()> {
         self.store.write(|tx| {
-            let mut n = tx
-                .get(&store::NODEID_NODE, &node_key(node_id))?
-                .ok_or(FilesError::NotFound)?;
+            let mut n = tx.node(node_id)?.ok_or(FilesError::NotFound)?;
             f(&mut n);
             if new_etag {
                 n.etag = tree::new_etag();
                 tree::touch_ancestors(tx, n.parent)?;
             }
-            tx.put(&store::NODEID_NODE, &node_key(node_id), &n)?;
+            tree::put_node(tx, &n)?;
             Ok(())
         })
     }
@@ -555,7 +530,7 @@ impl Files {
     /// Dead properties: (Clark name → XML value) kept for a node.
     pub fn dead_props(&self, node_id: u64) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
-        let prefix = format!("{}\0", node_key(node_id));
+        let prefix = format!("{}\0", tree::node_key(node_id));
         self.store.read(|tx| {
             tx.scan(&store::NODEID_PROP_VALUE, &prefix, |k, v: String| {
                 out.push((k[prefix.len()..].to_owned(), v));
@@ -573,7 +548,7 @@ impl Files {
     ) -> Result<()> {
         self.store.write(|tx| {
             for (name, value) in changes {
-                let key = format!("{}\0{name}", node_key(node_id));
+                let key = format!("{}\0{name}", tree::node_key(node_id));
                 match value {
                     Some(v) => tx.put(&store::NODEID_PROP_VALUE, &key, v)?,
                     None => {

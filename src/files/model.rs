@@ -36,7 +36,121 @@ pub struct Node {
     pub content_type: String,
     pub favorite: bool,
 }
-impl Record for Node {}
+/// Record version 2 is the binary form below; version 1 was JSON (still read, for data
+/// directories written before schema 6).
+impl Record for Node {
+    const VERSION: u8 = 2;
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        for n in [self.id, self.parent, self.size] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        for t in [self.mtime, self.ctime, self.upload_time] {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out.push(match self.kind {
+            Kind::File => 0,
+            Kind::Dir => 1,
+        });
+        out.push(u8::from(self.favorite));
+        for s in [&self.owner, &self.name, &self.etag, &self.content_type] {
+            put_str(out, Some(s));
+        }
+        for s in [&self.blob, &self.sha1, &self.client_checksum] {
+            put_str(out, s.as_deref());
+        }
+    }
+
+    fn decode_body(version: u8, body: &[u8]) -> Result<Self, String> {
+        match version {
+            2 => decode_v2(body).ok_or_else(|| "truncated or malformed node record".into()),
+            1 => serde_json::from_slice(body).map_err(|e| e.to_string()),
+            v => Err(format!("unknown node record version {v}")),
+        }
+    }
+}
+
+/// A string as one length byte (254 = a u32 length follows, 255 = absent) and its bytes.
+fn put_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.push(255),
+        Some(s) if s.len() < 254 => {
+            out.push(s.len() as u8);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Some(s) => {
+            out.push(254);
+            out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(&s.as_bytes()[..s.len().min(u32::MAX as usize)]);
+        }
+    }
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    /// `Some(None)` for an absent string, `None` for a malformed record.
+    fn str(&mut self) -> Option<Option<String>> {
+        let len = match self.u8()? {
+            255 => return Some(None),
+            254 => usize::try_from(u32::from_le_bytes(self.take(4)?.try_into().ok()?)).ok()?,
+            n => usize::from(n),
+        };
+        let bytes = self.take(len)?;
+        Some(Some(std::str::from_utf8(bytes).ok()?.to_owned()))
+    }
+}
+
+fn decode_v2(body: &[u8]) -> Option<Node> {
+    let mut c = Cursor(body);
+    let (id, parent, size) = (c.u64()?, c.u64()?, c.u64()?);
+    let (mtime, ctime, upload_time) = (c.i64()?, c.i64()?, c.i64()?);
+    let kind = match c.u8()? {
+        0 => Kind::File,
+        1 => Kind::Dir,
+        _ => return None,
+    };
+    let favorite = c.u8()? != 0;
+    let owner = c.str()??;
+    let name = c.str()??;
+    let etag = c.str()??;
+    let content_type = c.str()??;
+    let (blob, sha1, client_checksum) = (c.str()?, c.str()?, c.str()?);
+    c.0.is_empty().then_some(Node {
+        id,
+        parent,
+        owner,
+        name,
+        kind,
+        size,
+        mtime,
+        ctime,
+        upload_time,
+        etag,
+        blob,
+        sha1,
+        client_checksum,
+        content_type,
+        favorite,
+    })
+}
 
 impl Node {
     pub fn is_dir(&self) -> bool {
@@ -45,3 +159,49 @@ impl Node {
 }
 
 impl Record for u64 {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Node {
+        Node {
+            id: 42,
+            parent: 7,
+            owner: "alice".into(),
+            name: "Ünïcode 📷.jpg".into(),
+            kind: Kind::File,
+            size: 1 << 40,
+            mtime: -5,
+            ctime: 1_700_000_000,
+            upload_time: 1_700_000_001,
+            etag: "6123abc0f00d".into(),
+            blob: Some("0123456789abcdef0123456789abcdef".into()),
+            sha1: None,
+            client_checksum: Some("MD5:".to_owned() + &"x".repeat(300)),
+            content_type: "image/jpeg".into(),
+            favorite: true,
+        }
+    }
+
+    #[test]
+    fn binary_records_round_trip_and_refuse_damage() {
+        let n = sample();
+        let mut body = Vec::new();
+        n.encode_body(&mut body);
+        let back = Node::decode_body(2, &body).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&n).unwrap()
+        );
+        for cut in [0, 10, body.len() - 1] {
+            assert!(Node::decode_body(2, &body[..cut]).is_err());
+        }
+        let mut longer = body.clone();
+        longer.push(0);
+        assert!(Node::decode_body(2, &longer).is_err());
+        // Version 1 records (JSON) are still read.
+        let json = serde_json::to_vec(&n).unwrap();
+        assert_eq!(Node::decode_body(1, &json).unwrap().name, n.name);
+    }
+}

@@ -31,32 +31,93 @@ pub fn new_etag() -> String {
     format!("{micros:x}{:04x}", rand::random::<u16>())
 }
 
-/// Reads that work in both transaction kinds.
-pub trait Tx {
-    fn node(&self, id: u64) -> Result<Option<Node>, StoreError>;
-    fn child_id(&self, parent: u64, name: &str) -> Result<Option<u64>, StoreError>;
-}
-impl Tx for ReadTx {
-    fn node(&self, id: u64) -> Result<Option<Node>, StoreError> {
-        self.get(&store::NODEID_NODE, &node_key(id))
-    }
-    fn child_id(&self, parent: u64, name: &str) -> Result<Option<u64>, StoreError> {
-        self.get(&store::PARENTID_NAME_NODEID, &child_key(parent, name))
-    }
-}
-impl Tx for WriteTx {
-    fn node(&self, id: u64) -> Result<Option<Node>, StoreError> {
-        self.get(&store::NODEID_NODE, &node_key(id))
-    }
-    fn child_id(&self, parent: u64, name: &str) -> Result<Option<u64>, StoreError> {
-        self.get(&store::PARENTID_NAME_NODEID, &child_key(parent, name))
+/// Where a node's record lives: under its parent, by name; a user's root under 0, by uid.
+pub fn record_key(node: &Node) -> String {
+    if node.parent == 0 {
+        child_key(0, &node.owner)
+    } else {
+        child_key(node.parent, &node.name)
     }
 }
 
-pub fn child(tx: &impl Tx, parent: u64, name: &str) -> Result<Option<Node>, StoreError> {
-    match tx.child_id(parent, name)? {
-        Some(id) => tx.node(id),
-        None => Ok(None),
+/// Reads that work in both transaction kinds.
+pub trait Tx {
+    fn record(&self, key: &str) -> Result<Option<Node>, StoreError>;
+    fn key_of(&self, id: u64) -> Result<Option<String>, StoreError>;
+
+    fn node(&self, id: u64) -> Result<Option<Node>, StoreError> {
+        match self.key_of(id)? {
+            Some(k) => self.record(&k),
+            None => Ok(None),
+        }
+    }
+    fn child(&self, parent: u64, name: &str) -> Result<Option<Node>, StoreError> {
+        self.record(&child_key(parent, name))
+    }
+    fn root_of(&self, uid: &str) -> Result<Option<Node>, StoreError> {
+        self.record(&child_key(0, uid))
+    }
+}
+
+fn key_from(raw: Option<Vec<u8>>) -> Option<String> {
+    raw.and_then(|k| String::from_utf8(k).ok())
+}
+
+impl Tx for WriteTx {
+    fn record(&self, key: &str) -> Result<Option<Node>, StoreError> {
+        self.get(&store::PARENTID_NAME_NODE, key)
+    }
+    fn key_of(&self, id: u64) -> Result<Option<String>, StoreError> {
+        Ok(key_from(
+            self.get_raw(&store::NODEID_NODEKEY, &node_key(id))?,
+        ))
+    }
+}
+
+/// The tree's tables opened once in a read transaction, for the several lookups of a walk
+/// or a listing.
+pub struct Reader {
+    nodes: store::Opened<'static, Node>,
+    keys: store::OpenedRaw,
+}
+
+impl Reader {
+    pub fn new(tx: &ReadTx) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            nodes: tx.open(&store::PARENTID_NAME_NODE)?,
+            keys: tx.open_raw(&store::NODEID_NODEKEY)?,
+        })
+    }
+
+    /// Up to `limit` children of `parent` after the name `after`, in name order: one key range.
+    pub fn children(
+        &self,
+        parent: u64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Node>, StoreError> {
+        let prefix = format!("{parent:016x}\0");
+        let after = after.map(|a| format!("{prefix}{a}"));
+        let mut out = Vec::with_capacity(limit.min(1024));
+        self.nodes.scan(&prefix, after.as_deref(), |_, n| {
+            out.push(n);
+            out.len() < limit
+        })?;
+        Ok(out)
+    }
+}
+
+impl Tx for Reader {
+    fn record(&self, key: &str) -> Result<Option<Node>, StoreError> {
+        self.nodes.get(key)
+    }
+    fn key_of(&self, id: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .keys
+            .with(&node_key(id), |k| {
+                std::str::from_utf8(k).ok().map(str::to_owned)
+            })?
+            .flatten())
     }
 }
 
@@ -66,7 +127,7 @@ pub fn walk(tx: &impl Tx, root: Node, segs: &[String]) -> Result<Option<Node>, S
         if !cur.is_dir() {
             return Ok(None);
         }
-        match child(tx, cur.id, s)? {
+        match tx.child(cur.id, s)? {
             Some(n) => cur = n,
             None => return Ok(None),
         }
@@ -74,42 +135,14 @@ pub fn walk(tx: &impl Tx, root: Node, segs: &[String]) -> Result<Option<Node>, S
     Ok(Some(cur))
 }
 
-pub fn children(
-    tx: &ReadTx,
-    parent: u64,
-    after: Option<&str>,
-    limit: usize,
-) -> Result<Vec<Node>, StoreError> {
-    let prefix = format!("{parent:016x}\0");
-    let mut ids = Vec::with_capacity(limit.min(1024));
-    let collect = |_: &str, id: u64| {
-        ids.push(id);
-        ids.len() < limit
-    };
-    // Each page starts right after the previous one's last name (no rescan from the start).
-    match after {
-        Some(a) => tx.scan_after(
-            &store::PARENTID_NAME_NODEID,
-            &prefix,
-            &format!("{prefix}{a}"),
-            collect,
-        )?,
-        None => tx.scan(&store::PARENTID_NAME_NODEID, &prefix, collect)?,
-    }
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(n) = tx.node(id)? {
-            out.push(n);
-        }
-    }
-    Ok(out)
+/// Writes `node` at its place (its key must not have changed; a move removes the old key).
+pub fn put_node(tx: &WriteTx, node: &Node) -> Result<(), StoreError> {
+    tx.put(&store::PARENTID_NAME_NODE, &record_key(node), node)
 }
 
 pub fn ensure_root(tx: &WriteTx, uid: &str) -> Result<Node> {
-    if let Some(id) = tx.get(&store::USERID_ROOTID, uid)? {
-        return tx
-            .node(id)?
-            .ok_or_else(|| FilesError::Internal(format!("root of {uid} is missing")));
+    if let Some(root) = tx.root_of(uid)? {
+        return Ok(root);
     }
     let id = tx.next_id("next_node_id")?;
     let now = now_secs();
@@ -130,8 +163,12 @@ pub fn ensure_root(tx: &WriteTx, uid: &str) -> Result<Node> {
         content_type: "httpd/unix-directory".into(),
         favorite: false,
     };
-    tx.put(&store::NODEID_NODE, &node_key(id), &root)?;
-    tx.put(&store::USERID_ROOTID, uid, &id)?;
+    put_node(tx, &root)?;
+    tx.put_raw(
+        &store::NODEID_NODEKEY,
+        &node_key(id),
+        record_key(&root).as_bytes(),
+    )?;
     Ok(root)
 }
 
@@ -169,11 +206,11 @@ pub fn insert(
         },
         favorite: false,
     };
-    tx.put(&store::NODEID_NODE, &node_key(id), &node)?;
-    tx.put(
-        &store::PARENTID_NAME_NODEID,
-        &child_key(parent.id, name),
-        &id,
+    put_node(tx, &node)?;
+    tx.put_raw(
+        &store::NODEID_NODEKEY,
+        &node_key(id),
+        record_key(&node).as_bytes(),
     )?;
     Ok(node)
 }
@@ -181,14 +218,7 @@ pub fn insert(
 /// Gives `start` and every folder above it a new etag (the desktop client only looks into
 /// folders whose etag changed).
 pub fn touch_ancestors(tx: &WriteTx, start: u64) -> Result<()> {
-    let mut id = start;
-    while id != 0 {
-        let Some(mut n) = tx.node(id)? else { break };
-        n.etag = new_etag();
-        tx.put(&store::NODEID_NODE, &node_key(id), &n)?;
-        id = n.parent;
-    }
-    Ok(())
+    changed_below(tx, start, 0)
 }
 
 /// Adds `delta` bytes to the recursive size of `start` and every folder above it.
@@ -196,11 +226,27 @@ pub fn add_size(tx: &WriteTx, start: u64, delta: i128) -> Result<()> {
     if delta == 0 {
         return Ok(());
     }
+    walk_up(tx, start, |n| {
+        n.size = u64::try_from((i128::from(n.size) + delta).max(0)).unwrap_or(0);
+    })
+}
+
+/// Something below `start` changed by `delta` bytes: `start` and every folder above it get
+/// the new size and a new etag, in one walk up.
+pub fn changed_below(tx: &WriteTx, start: u64, delta: i128) -> Result<()> {
+    walk_up(tx, start, |n| {
+        n.size = u64::try_from((i128::from(n.size) + delta).max(0)).unwrap_or(0);
+        n.etag = new_etag();
+    })
+}
+
+fn walk_up(tx: &WriteTx, start: u64, mut f: impl FnMut(&mut Node)) -> Result<()> {
     let mut id = start;
     while id != 0 {
-        let Some(mut n) = tx.node(id)? else { break };
-        n.size = u64::try_from((i128::from(n.size) + delta).max(0)).unwrap_or(0);
-        tx.put(&store::NODEID_NODE, &node_key(id), &n)?;
+        let Some(key) = tx.key_of(id)? else { break };
+        let Some(mut n) = tx.record(&key)? else { break };
+        f(&mut n);
+        tx.put(&store::PARENTID_NAME_NODE, &key, &n)?;
         id = n.parent;
     }
     Ok(())
@@ -214,13 +260,9 @@ pub fn remove_subtree(tx: &WriteTx, top: &Node) -> Result<Vec<String>> {
     while let Some(n) = stack.pop() {
         if n.is_dir() {
             let prefix = format!("{:016x}\0", n.id);
-            for k in tx.keys(&store::PARENTID_NAME_NODEID, &prefix)? {
-                if let Some(id) = tx.get(&store::PARENTID_NAME_NODEID, &k)?
-                    && let Some(c) = tx.node(id)?
-                {
-                    stack.push(c);
-                }
-                tx.delete(&store::PARENTID_NAME_NODEID, &k)?;
+            for (k, c) in tx.records(&store::PARENTID_NAME_NODE, &prefix)? {
+                tx.delete(&store::PARENTID_NAME_NODE, &k)?;
+                stack.push(c);
             }
         }
         for k in tx.keys(&store::NODEID_PROP_VALUE, &format!("{}\0", node_key(n.id)))? {
@@ -230,12 +272,9 @@ pub fn remove_subtree(tx: &WriteTx, top: &Node) -> Result<Vec<String>> {
             tx.delete(&store::BLOBID_REF, b)?;
             blobs.push(b.clone());
         }
-        tx.delete(&store::NODEID_NODE, &node_key(n.id))?;
+        tx.delete_raw(&store::NODEID_NODEKEY, &node_key(n.id))?;
     }
-    tx.delete(
-        &store::PARENTID_NAME_NODEID,
-        &child_key(top.parent, &top.name),
-    )?;
+    tx.delete(&store::PARENTID_NAME_NODE, &record_key(top))?;
     Ok(blobs)
 }
 
@@ -248,7 +287,7 @@ pub fn clear_destination(
     name: &str,
     overwrite: bool,
 ) -> Result<(bool, Vec<String>)> {
-    let Some(existing) = child(tx, parent, name)? else {
+    let Some(existing) = tx.child(parent, name)? else {
         return Ok((false, Vec::new()));
     };
     if !overwrite {
@@ -310,7 +349,7 @@ pub fn apply_copy(
         )?;
         n.sha1.clone_from(&src.sha1);
         n.client_checksum.clone_from(&src.client_checksum);
-        tx.put(&store::NODEID_NODE, &node_key(n.id), &n)?;
+        put_node(tx, &n)?;
         if let Some(w) = copy {
             tx.put(
                 &store::BLOBID_REF,

@@ -96,42 +96,29 @@ impl HttpBody for ChannelBody {
     }
 }
 
-/// A file range streamed in chunks, each read off the runtime while earlier ones are being
-/// sent (the channel holds four), so disk and socket work overlap. Chunks stay under the
-/// allocator's mmap threshold (`crate::alloc`), so their memory is reused instead of mapped
-/// and faulted in afresh for every chunk. Memory per download: about 1 MiB.
-pub fn file_range(path: std::path::PathBuf, start: u64, len: u64) -> ChannelBody {
-    const CHUNK: u64 = 192 * 1024;
-    let (tx, body) = channel(4);
-    tokio::spawn(async move {
-        let opened = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            use std::io::{Seek, SeekFrom};
-            let mut f = std::fs::File::open(path)?;
-            f.seek(SeekFrom::Start(start))?;
-            Ok(f)
-        })
-        .await;
-        let Ok(Ok(mut file)) = opened else { return };
-        let mut left = len;
-        while left > 0 {
-            let want = usize::try_from(left.min(CHUNK)).unwrap_or(0);
-            let read = tokio::task::spawn_blocking(
-                move || -> std::io::Result<(std::fs::File, Vec<u8>)> {
-                    use std::io::Read;
-                    let mut buf = vec![0u8; want];
-                    file.read_exact(&mut buf)?;
-                    Ok((file, buf))
-                },
-            )
-            .await;
-            // A read error ends the body early; the client sees a short response.
-            let Ok(Ok((f, buf))) = read else { return };
-            file = f;
-            left -= buf.len() as u64;
-            if tx.send(Bytes::from(buf)).await.is_err() {
-                return;
-            }
-        }
-    });
-    body
+/// A file range streamed in chunks as the client takes them (`blobs::read::RangeStream`:
+/// read on the runtime when the page cache holds the chunk, on the blocking pool otherwise;
+/// the kernel's read-ahead keeps the next chunks coming while one is sent).
+pub struct FileBody {
+    stream: crate::blobs::read::RangeStream,
+}
+
+pub fn file_range(path: std::path::PathBuf, start: u64, len: u64) -> FileBody {
+    FileBody {
+        stream: crate::blobs::read::RangeStream::new(path, start, len),
+    }
+}
+
+impl HttpBody for FileBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.stream
+            .poll_chunk(cx)
+            .map(|c| c.map(|r| r.map(Frame::data)))
+    }
 }

@@ -3,12 +3,17 @@
 use super::{Result, Store, StoreError, tables};
 
 /// The schema this build writes. Bump it and append a step to `STEPS` for every change.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 type Step = fn(&super::WriteTx) -> Result<()>;
 
 /// `STEPS[n]` migrates schema `n` to `n + 1`.
-const STEPS: [Step; 5] = [v0_to_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5];
+const STEPS: [Step; 6] = [v0_to_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6];
+
+/// The file tree before schema 6: node records by id, children as name → id.
+const OLD_USERID_ROOTID: super::Table<u64> = super::Table::new("userid_rootid");
+const OLD_NODEID_NODE: super::Table<crate::files::Node> = super::Table::new("nodeid_node");
+const OLD_PARENTID_NAME_NODEID: super::Table<u64> = super::Table::new("parentid_name_nodeid");
 
 fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
     // Creating every table up front means read transactions never meet a missing table.
@@ -30,9 +35,9 @@ fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
 /// The file tree and chunked uploads.
 fn v1_to_v2(tx: &super::WriteTx) -> Result<()> {
     let t = &tx.0;
-    t.open_table(tables::USERID_ROOTID.def)?;
-    t.open_table(tables::NODEID_NODE.def)?;
-    t.open_table(tables::PARENTID_NAME_NODEID.def)?;
+    t.open_table(OLD_USERID_ROOTID.def)?;
+    t.open_table(OLD_NODEID_NODE.def)?;
+    t.open_table(OLD_PARENTID_NAME_NODEID.def)?;
     t.open_table(tables::NODEID_PROP_VALUE.def)?;
     t.open_table(tables::USERID_UPLOADID_UPLOAD.def)?;
     t.open_table(tables::USERID_UPLOADID_CHUNK_BLOB.def)?;
@@ -88,6 +93,34 @@ fn v4_to_v5(tx: &super::WriteTx) -> Result<()> {
     Ok(())
 }
 
+/// File nodes move under their parent: `parentid_name_node` holds whole records (in the binary
+/// form), `nodeid_nodekey` finds them by id, and the id-keyed tables go. A listing is then one
+/// key range instead of a random lookup per entry. Ids, etags and everything else are kept.
+fn v5_to_v6(tx: &super::WriteTx) -> Result<()> {
+    use redb::ReadableTable;
+    {
+        let old = tx.0.open_table(OLD_NODEID_NODE.def)?;
+        let mut nodes = tx.0.open_table(tables::PARENTID_NAME_NODE.def)?;
+        let mut keys = tx.0.open_table(tables::NODEID_NODEKEY.def)?;
+        for entry in old.iter()? {
+            let (k, v) = entry?;
+            let node = OLD_NODEID_NODE.decode(k.value(), v.value())?;
+            let key = crate::files::record_key(&node);
+            nodes.insert(key.as_str(), super::Table::encode(&node).as_slice())?;
+            keys.insert(k.value(), key.as_bytes())?;
+        }
+    }
+    for name in [
+        OLD_NODEID_NODE.name,
+        OLD_PARENTID_NAME_NODEID.name,
+        OLD_USERID_ROOTID.name,
+    ] {
+        let def: redb::TableDefinition<'_, &str, &[u8]> = redb::TableDefinition::new(name);
+        tx.0.delete_table(def)?;
+    }
+    Ok(())
+}
+
 pub(super) fn run(store: &Store) -> Result<()> {
     store.write(|tx| {
         let found = match tx.0.open_table(tables::META) {
@@ -110,4 +143,109 @@ pub(super) fn run(store: &Store) -> Result<()> {
         }
         tx.set_meta("schema_version", &SCHEMA_VERSION.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::{Kind, Node};
+
+    fn node(id: u64, parent: u64, name: &str, kind: Kind, size: u64) -> Node {
+        Node {
+            id,
+            parent,
+            owner: "alice".into(),
+            name: name.into(),
+            kind,
+            size,
+            mtime: 1_700_000_000 + id as i64,
+            ctime: 0,
+            upload_time: 0,
+            etag: format!("etag{id}"),
+            blob: (kind == Kind::File).then(|| format!("{id:032x}")),
+            sha1: None,
+            client_checksum: None,
+            content_type: "text/plain".into(),
+            favorite: id == 3,
+        }
+    }
+
+    /// A schema-5 data directory (nodes by id as JSON, children as name → id) opens with every
+    /// node, id, etag and size where it was.
+    #[test]
+    fn schema_5_file_trees_move_under_their_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hearth.redb");
+        let nodes = [
+            node(1, 0, "", Kind::Dir, 30),
+            node(2, 1, "Photos", Kind::Dir, 20),
+            node(3, 2, "a.txt", Kind::File, 20),
+            node(4, 1, "b.txt", Kind::File, 10),
+        ];
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut meta = tx.open_table(tables::META).unwrap();
+                meta.insert("schema_version", "5").unwrap();
+                meta.insert("next_node_id", "4").unwrap();
+                let mut roots = tx.open_table(OLD_USERID_ROOTID.def).unwrap();
+                roots
+                    .insert("alice", super::super::Table::encode(&1u64).as_slice())
+                    .unwrap();
+                let mut by_id = tx.open_table(OLD_NODEID_NODE.def).unwrap();
+                let mut names = tx.open_table(OLD_PARENTID_NAME_NODEID.def).unwrap();
+                for n in &nodes {
+                    // Version 1: JSON, as schema 5 wrote it.
+                    let mut v = vec![1u8];
+                    v.extend(serde_json::to_vec(n).unwrap());
+                    by_id
+                        .insert(format!("{:016x}", n.id).as_str(), v.as_slice())
+                        .unwrap();
+                    if n.parent != 0 {
+                        let k = format!("{:016x}\0{}", n.parent, n.name);
+                        let id = super::super::Table::encode(&n.id);
+                        names.insert(k.as_str(), id.as_slice()).unwrap();
+                    }
+                }
+            }
+            tx.commit().unwrap();
+        }
+        let store = std::sync::Arc::new(Store::open(&path).unwrap());
+        let blobs =
+            std::sync::Arc::new(crate::blobs::LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+        let files = crate::files::Files::new(store.clone(), blobs);
+        let alice = crate::accounts::Actor::User(crate::accounts::Principal {
+            uid: "alice".into(),
+            is_admin: false,
+            via: crate::accounts::AuthMethod::Password,
+        });
+        let root = files.root(&alice, "alice").unwrap();
+        assert_eq!((root.id, root.size, root.etag.as_str()), (1, 30, "etag1"));
+        let listed: Vec<_> = files
+            .children(1, None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.name, n.id))
+            .collect();
+        assert_eq!(listed, [("Photos".to_owned(), 2), ("b.txt".to_owned(), 4)]);
+        let a = files
+            .lookup(&alice, "alice", &["Photos".into(), "a.txt".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.id, a.size, a.favorite, a.etag.as_str()),
+            (3, 20, true, "etag3")
+        );
+        assert_eq!(files.node(3).unwrap().name, "a.txt");
+        store
+            .read(|tx| {
+                assert!(tx.meta("schema_version")?.as_deref() == Some("6"));
+                Ok(())
+            })
+            .unwrap();
+        // New ids continue after the old ones.
+        let d = files.mkdir(&alice, "alice", &["New".into()], None).unwrap();
+        assert!(d.id > 4);
+    }
 }

@@ -62,6 +62,23 @@ pub trait Record: Serialize + DeserializeOwned {
     fn migrate(version: u8, _value: serde_json::Value) -> Result<Self, String> {
         Err(format!("no migration from record version {version}"))
     }
+
+    /// Writes the value after its version byte: JSON unless a record has a tighter form (file
+    /// nodes are read tens of thousands of times per listing, see `files::model`).
+    fn encode_body(&self, out: &mut Vec<u8>) {
+        // Serializing our own plain structs to a Vec cannot fail.
+        let _ = serde_json::to_writer(out, self);
+    }
+
+    /// Reads a value written with `version`; older versions go through `migrate`.
+    fn decode_body(version: u8, body: &[u8]) -> Result<Self, String> {
+        if version == Self::VERSION {
+            serde_json::from_slice(body).map_err(|e| e.to_string())
+        } else {
+            let value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+            Self::migrate(version, value)
+        }
+    }
 }
 
 /// A typed table: string keys (composite keys join their parts with `\0`, documented where
@@ -87,21 +104,16 @@ impl<V: Record> Table<V> {
             key: key.to_owned(),
             reason,
         };
-        let (&version, json) = bytes
+        let (&version, body) = bytes
             .split_first()
             .ok_or_else(|| corrupt("empty value".into()))?;
-        if version == V::VERSION {
-            serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))
-        } else {
-            let value = serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))?;
-            V::migrate(version, value).map_err(corrupt)
-        }
+        V::decode_body(version, body).map_err(corrupt)
     }
 
     fn encode(value: &V) -> Vec<u8> {
-        let mut out = vec![V::VERSION];
-        // Serializing our own plain structs to a Vec cannot fail.
-        serde_json::to_writer(&mut out, value).unwrap_or_default();
+        let mut out = Vec::with_capacity(256);
+        out.push(V::VERSION);
+        value.encode_body(&mut out);
         out
     }
 }
@@ -139,6 +151,33 @@ impl<V: Record> Opened<'_, V> {
             Some(v) => self.table.decode(key, v.value()).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Visits records under `prefix` strictly after `after` (or from the start), in key order,
+    /// until `f` returns false.
+    pub fn scan(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        mut f: impl FnMut(&str, V) -> bool,
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let range = match after {
+            Some(a) => self
+                .t
+                .range::<&str>((Bound::Excluded(a), Bound::Unbounded))?,
+            None => self
+                .t
+                .range::<&str>((Bound::Included(prefix), Bound::Unbounded))?,
+        };
+        for entry in range {
+            let (k, v) = entry?;
+            let key = k.value();
+            if !key.starts_with(prefix) || !f(key, self.table.decode(key, v.value())?) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -390,6 +429,21 @@ impl WriteTx {
     pub fn delete<V: Record>(&self, table: &Table<V>, key: &str) -> Result<bool> {
         let mut t = self.0.open_table(table.def)?;
         Ok(t.remove(key)?.is_some())
+    }
+
+    /// Collects the records under `prefix` with their keys.
+    pub fn records<V: Record>(&self, table: &Table<V>, prefix: &str) -> Result<Vec<(String, V)>> {
+        let t = self.0.open_table(table.def)?;
+        let mut out = Vec::new();
+        for entry in t.range(prefix..)? {
+            let (k, v) = entry?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key.to_owned(), table.decode(key, v.value())?));
+        }
+        Ok(out)
     }
 
     /// Collects the keys under `prefix` (used for small per-owner families like app passwords).

@@ -26,12 +26,11 @@ pub const BLOBID_REF: Table<BlobRef> = Table::new("blobid_ref");
 
 impl super::Record for String {}
 
-/// uid → node id of the user's root folder.
-pub const USERID_ROOTID: Table<u64> = Table::new("userid_rootid");
-/// node id (16 hex digits) → node.
-pub const NODEID_NODE: Table<Node> = Table::new("nodeid_node");
-/// parent node id (16 hex) `\0` name → node id: a folder's children are one key range.
-pub const PARENTID_NAME_NODEID: Table<u64> = Table::new("parentid_name_nodeid");
+/// parent node id (16 hex) `\0` name → the node (a user's root: parent 0, the uid as name). A
+/// folder's children are one key range of whole records, and a path step is one lookup.
+pub const PARENTID_NAME_NODE: Table<Node> = Table::new("parentid_name_node");
+/// node id (16 hex) → the node's key in `parentid_name_node` (walks up to the root, file ids).
+pub const NODEID_NODEKEY: RawTable = RawTable::new("nodeid_nodekey");
 /// node id (16 hex) `\0` Clark name (`{ns}local`) → the property's XML value (dead properties).
 pub const NODEID_PROP_VALUE: Table<String> = Table::new("nodeid_prop_value");
 /// uid `\0` upload id → a chunked upload in progress.
