@@ -745,3 +745,156 @@ fn desktop_propfind_shape_matches_fixture() {
     let r = dav(&s, "GET", "/nope.txt").send();
     golden::check("dav/error-not-found.xml", &r.text());
 }
+
+/// Blob files below the data directory (content kept inline in the store has none).
+fn blob_files(s: &Server) -> usize {
+    let mut n = 0;
+    for shard in std::fs::read_dir(s.data().join("blobs")).unwrap() {
+        let shard = shard.unwrap();
+        if shard.file_name() != "tmp" && shard.file_type().unwrap().is_dir() {
+            n += std::fs::read_dir(shard.path()).unwrap().count();
+        }
+    }
+    n
+}
+
+/// Small contents are kept in the metadata store and larger ones in blob files (see
+/// blobs::inline); a client cannot tell: ranges, copies, moves, overwrites from one kind to the
+/// other and deletes all behave alike, and fsck finds nothing wrong afterwards.
+#[test]
+fn small_and_large_contents_behave_alike() {
+    let s = Server::installed();
+    let small: Vec<u8> = b"0123456789".repeat(400);
+    let large: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let get = |p: &str| {
+        let r = dav(&s, "GET", p).send();
+        assert_eq!(r.status, 200, "GET {p}");
+        r.body
+    };
+    let files0 = blob_files(&s);
+    assert_eq!(
+        dav(&s, "PUT", "/s.txt").body(small.clone()).send().status,
+        201
+    );
+    assert_eq!(blob_files(&s), files0, "4,000 bytes are kept inline");
+    assert_eq!(get("/s.txt"), small);
+    let r = dav(&s, "GET", "/s.txt")
+        .header("Range", "bytes=10-19")
+        .send();
+    assert_eq!((r.status, r.body.as_slice()), (206, &small[10..20]));
+    assert_eq!(
+        dav(&s, "HEAD", "/s.txt").send().header("content-length"),
+        Some("4000")
+    );
+    assert_eq!(
+        dav(&s, "PUT", "/l.bin").body(large.clone()).send().status,
+        201
+    );
+    assert_eq!(blob_files(&s), files0 + 1, "100 KB go into a blob file");
+
+    // A copy has content of its own.
+    let r = dav(&s, "COPY", "/s.txt")
+        .header("Destination", &format!("{ROOT}/s2.txt"))
+        .send();
+    assert_eq!(r.status, 201);
+    assert_eq!(dav(&s, "DELETE", "/s.txt").send().status, 204);
+    assert_eq!(get("/s2.txt"), small);
+    // Overwrites from inline to a file and back.
+    assert_eq!(
+        dav(&s, "PUT", "/s2.txt").body(large.clone()).send().status,
+        204
+    );
+    assert_eq!(get("/s2.txt"), large);
+    assert_eq!(
+        dav(&s, "PUT", "/l.bin").body(small.clone()).send().status,
+        204
+    );
+    assert_eq!(get("/l.bin"), small);
+    assert_eq!(
+        blob_files(&s),
+        files0 + 1,
+        "the replaced file's blob is gone"
+    );
+    let r = dav(&s, "MOVE", "/l.bin")
+        .header("Destination", &format!("{ROOT}/moved.bin"))
+        .send();
+    assert_eq!(r.status, 201);
+    assert_eq!(get("/moved.bin"), small);
+    // Folders with both kinds, copied deep, then the original deleted.
+    assert_eq!(dav(&s, "MKCOL", "/d").send().status, 201);
+    assert_eq!(
+        dav(&s, "PUT", "/d/a").body(small.clone()).send().status,
+        201
+    );
+    assert_eq!(
+        dav(&s, "PUT", "/d/b").body(large.clone()).send().status,
+        201
+    );
+    let r = dav(&s, "COPY", "/d")
+        .header("Destination", &format!("{ROOT}/d2"))
+        .send();
+    assert_eq!(r.status, 201);
+    assert_eq!(dav(&s, "DELETE", "/d").send().status, 204);
+    assert_eq!((get("/d2/a"), get("/d2/b")), (small.clone(), large.clone()));
+    let out = s.cli(&["fsck"], None).success().stdout;
+    assert!(out.contains("no problems found"), "{out}");
+    // Sizes add up the same way for both kinds.
+    let body = dav(&s, "PROPFIND", "/")
+        .header("Depth", "0")
+        .body(NC_PROPS)
+        .send()
+        .text();
+    let used = 2 * small.len() + 2 * large.len();
+    assert_eq!(prop(&body, "oc:size"), used.to_string());
+}
+
+/// Concurrent writes are committed together, but each succeeds or fails on its own: of many
+/// clients creating the same file with `If-None-Match: *` exactly one wins, while the uploads
+/// of others to their own names all land.
+#[test]
+fn concurrent_uploads_succeed_or_fail_on_their_own() {
+    let s = Server::installed();
+    assert_eq!(dav(&s, "MKCOL", "/many").send().status, 201);
+    let statuses: Vec<(u16, u16)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..16)
+            .map(|i| {
+                let s = &s;
+                sc.spawn(move || {
+                    let race = dav(s, "PUT", "/race.txt")
+                        .header("If-None-Match", "*")
+                        .body(format!("thread {i}"))
+                        .send()
+                        .status;
+                    let own = dav(s, "PUT", &format!("/many/f{i:02}"))
+                        .body(vec![b'x'; 100 + i])
+                        .send()
+                        .status;
+                    (race, own)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won = statuses.iter().filter(|(r, _)| *r == 201).count();
+    assert_eq!(won, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|(r, o)| (*r == 201 || *r == 412) && *o == 201),
+        "{statuses:?}"
+    );
+    let body = dav(&s, "PROPFIND", "/many")
+        .header("Depth", "1")
+        .body(NC_PROPS)
+        .send()
+        .text();
+    assert_eq!(body.matches("<d:response>").count(), 17);
+    let want: usize = (0..16).map(|i| 100 + i).sum();
+    assert_eq!(prop(&body, "oc:size"), want.to_string());
+    assert!(
+        dav(&s, "GET", "/race.txt")
+            .send()
+            .text()
+            .starts_with("thread ")
+    );
+}

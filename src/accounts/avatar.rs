@@ -35,6 +35,7 @@ impl Accounts {
             sha1: written.sha1.clone(),
             owner: format!("avatar:{uid}"),
             created_ms: now_ms(),
+            inline: false,
         };
         let old = self.store.write(|tx| {
             let mut u = tx

@@ -154,6 +154,10 @@ fn copy_file(app: &App, n: &crate::files::Node, target: &Path) -> Result<u64, St
     let bytes = if n.size == 0 || n.blob.is_none() {
         fs::File::create(target).map_err(|e| e.to_string())?;
         0
+    } else if n.inline {
+        let data = app.files.read_inline(n).map_err(|e| e.to_string())?;
+        fs::write(target, &data).map_err(|e| e.to_string())?;
+        data.len() as u64
     } else {
         let from = app.files.blob_path(n).map_err(|e| e.to_string())?;
         fs::copy(&from, target).map_err(|e| e.to_string())?

@@ -60,6 +60,22 @@ impl FsckReport {
     }
 }
 
+/// Size and SHA-1 of content kept inline (`NotFound` when it is not there).
+fn inline_sha1(store: &Store, id: &str) -> std::io::Result<(u64, String)> {
+    let found = store
+        .read(|tx| {
+            tx.open_raw(&store::BLOBID_DATA)?.with(id, |data| {
+                let sum: [u8; 20] = Sha1::digest(data).into();
+                (
+                    data.len() as u64,
+                    sum.iter().map(|b| format!("{b:02x}")).collect(),
+                )
+            })
+        })
+        .map_err(std::io::Error::other)?;
+    found.ok_or_else(|| std::io::ErrorKind::NotFound.into())
+}
+
 fn sha1_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha1::new();
@@ -95,8 +111,12 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
     for (id, r) in &refs {
         report.blobs_checked += 1;
         known.insert(id.clone());
-        let path = blobs.path_of(id)?;
-        match sha1_file(&path) {
+        let checked = if r.inline {
+            inline_sha1(store, id)
+        } else {
+            sha1_file(&blobs.path_of(id)?)
+        };
+        match checked {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 report.missing.push((id.clone(), r.owner.clone()))
             }
@@ -211,6 +231,7 @@ mod tests {
                 sha1: w.sha1.clone(),
                 owner: "avatar:nobody".into(),
                 created_ms: 0,
+                inline: false,
             };
             put_ref(&store, &w.id, &r);
         }

@@ -1,4 +1,5 @@
-//! The local-disk engine: `DATA/blobs/ab/abcdef…` with temp files in `DATA/blobs/tmp`.
+//! The local-disk engine: `DATA/blobs/ab/abcdef…`, each blob written once at its final name
+//! and never changed (`DATA/blobs/tmp` only holds leftovers of older versions).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,13 @@ pub struct LocalBlobs {
 impl LocalBlobs {
     pub fn open(root: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.join("tmp"))?;
+        // All 256 shard folders up front: a write then never needs a mkdir.
+        for shard in 0..=255u8 {
+            let dir = root.join(format!("{shard:02x}"));
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir)?;
+            }
+        }
         Ok(LocalBlobs {
             root: root.to_owned(),
         })
@@ -61,26 +69,38 @@ impl LocalBlobs {
     }
 }
 
-impl BlobStore for LocalBlobs {
-    async fn put(
+impl LocalBlobs {
+    /// Like `put`, but a small blob (one batch) comes back before its fsync has finished:
+    /// `Staged::wait` waits for it. The caller must not let metadata that points at the blob
+    /// become durable before that (`Store::write_queued_after`). Waiting for the fsync there
+    /// lets the fsyncs of concurrent small uploads run together and the uploads' metadata
+    /// commits share one fsync of their own.
+    pub async fn put_staged(
+        &self,
+        body: impl AsyncRead + Send + Unpin,
+        limit: u64,
+    ) -> Result<(Written, Staged), BlobError> {
+        self.write_blob(body, limit, true).await
+    }
+
+    async fn write_blob(
         &self,
         mut body: impl AsyncRead + Send + Unpin,
         limit: u64,
-    ) -> Result<Written, BlobError> {
-        // Content is gathered in 1 MiB batches and each batch written in one blocking step, so
-        // a large upload costs a thread hop per MiB (not per 64 KiB), and a small one exactly
-        // one: create, write, fsync, rename, fsync the directory.
+        stage: bool,
+    ) -> Result<(Written, Staged), BlobError> {
+        // Content is gathered in 1 MiB batches and each batch hashed and written in one
+        // blocking step, so a large upload costs a thread hop per MiB (not per 64 KiB), and a
+        // small one exactly one: create, write, fsync.
         const BATCH: usize = 1024 * 1024;
         let id = new_blob_id();
-        let tmp = self.tmp_dir().join(format!("{id}.part"));
         let dest = self.path_of(&id)?;
-        let mut hasher = Sha1::new();
         let mut size = 0u64;
-        // Two buffers: while one is written (off the runtime), the next is read and hashed.
+        // Two buffers: while one is hashed and written (off the runtime), the next is read.
         let mut pending: Option<BatchJob> = None;
-        let mut file: Option<std::fs::File> = None;
+        let mut state: Option<WriteState> = None;
         let mut spare: Vec<u8> = Vec::with_capacity(BATCH);
-        let result: Result<(), BlobError> = async {
+        let result: Result<WriteState, BlobError> = async {
             loop {
                 let mut buf = std::mem::take(&mut spare);
                 let mut eof = false;
@@ -94,19 +114,20 @@ impl BlobStore for LocalBlobs {
                 if size > limit {
                     return Err(BlobError::TooLarge { limit });
                 }
-                hasher.update(&buf);
+                let first = state.is_none() && pending.is_none();
                 if let Some(p) = pending.take() {
-                    let (f, emptied) = p
-                        .await
-                        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
-                    file = f;
+                    let (st, emptied) = joined(p.await)?;
+                    state = Some(st);
                     spare = emptied;
                 }
-                let job = write_batch(file.take(), buf, tmp.clone(), eof.then(|| dest.clone()));
+                let end = match (eof, stage && first) {
+                    (false, _) => End::No,
+                    (true, true) => End::Later,
+                    (true, false) => End::Sync,
+                };
+                let job = write_batch(state.take(), buf, dest.clone(), end);
                 if eof {
-                    job.await
-                        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))??;
-                    return Ok(());
+                    return Ok(joined(job.await)?.0);
                 }
                 pending = Some(job);
                 if spare.capacity() == 0 {
@@ -115,20 +136,65 @@ impl BlobStore for LocalBlobs {
             }
         }
         .await;
-        if let Err(e) = result {
-            if let Some(p) = pending.take() {
-                let _ = p.await;
+        let done = match result {
+            Ok(st) => st,
+            Err(e) => {
+                if let Some(p) = pending.take() {
+                    let _ = p.await;
+                }
+                drop(state);
+                // Nothing refers to the blob yet: whatever part of it exists goes.
+                let _ = tokio::fs::remove_file(&dest).await;
+                return Err(e);
             }
-            drop(file);
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e);
-        }
+        };
+        let WriteState { file, hasher, .. } = done;
         let sha1 = hasher
             .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        Ok(Written { id, size, sha1 })
+        let staged = match file {
+            None => Staged::Durable,
+            Some(f) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let shard = dest.parent().map(Path::to_owned).unwrap_or_default();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(make_durable(&f, &shard));
+                });
+                Staged::Syncing(rx)
+            }
+        };
+        Ok((Written { id, size, sha1 }, staged))
+    }
+}
+
+/// Whether a blob just written is durable yet.
+pub enum Staged {
+    Durable,
+    /// Its fsync runs on the blocking pool.
+    Syncing(std::sync::mpsc::Receiver<std::io::Result<()>>),
+}
+
+impl Staged {
+    /// Waits (blocking) until the blob is durable.
+    pub fn wait(self) -> std::io::Result<()> {
+        match self {
+            Staged::Durable => Ok(()),
+            Staged::Syncing(rx) => rx
+                .recv()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the blob's fsync did not run"))),
+        }
+    }
+}
+
+impl BlobStore for LocalBlobs {
+    async fn put(
+        &self,
+        body: impl AsyncRead + Send + Unpin,
+        limit: u64,
+    ) -> Result<Written, BlobError> {
+        Ok(self.write_blob(body, limit, false).await?.0)
     }
 
     async fn open(
@@ -160,36 +226,107 @@ impl BlobStore for LocalBlobs {
     }
 }
 
-/// A batch being written: yields the open file and the emptied buffer.
-type BatchJob = tokio::task::JoinHandle<std::io::Result<(Option<std::fs::File>, Vec<u8>)>>;
-
-/// Writes one batch off the runtime (creating the temp file on the first); with `finish`,
-/// also makes it durable and moves it into place. Yields the open file and the emptied
-/// buffer for reuse.
-fn write_batch(
+/// A blob being written: its file (`None` once durable and closed), the SHA-1 so far, and how
+/// much is written.
+struct WriteState {
     file: Option<std::fs::File>,
+    hasher: Sha1,
+    written: u64,
+}
+
+/// What the batch being written does after writing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// More batches follow.
+    No,
+    /// The last batch: make the blob durable.
+    Sync,
+    /// The last batch; the caller makes it durable (`Staged`).
+    Later,
+}
+
+/// fsync of a new blob, then of its folder (the new directory entry is durable only once the
+/// directory is; after the file's own fsync this is cheap, ext4 has journalled it already).
+fn make_durable(f: &std::fs::File, shard: &Path) -> std::io::Result<()> {
+    f.sync_all()?;
+    std::fs::File::open(shard)?.sync_all()
+}
+
+/// A batch being hashed and written: yields the state and the emptied buffer.
+type BatchJob = tokio::task::JoinHandle<std::io::Result<(WriteState, Vec<u8>)>>;
+
+fn joined(
+    r: Result<std::io::Result<(WriteState, Vec<u8>)>, tokio::task::JoinError>,
+) -> Result<(WriteState, Vec<u8>), BlobError> {
+    r.map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
+        .map_err(BlobError::Io)
+}
+
+/// Hashes and writes one batch off the runtime (creating the blob's file with the first);
+/// with `finish`, also makes it durable. The blob is written at its final name: nothing refers
+/// to it until the metadata commit that follows, so a crash leaves at most an orphan, which
+/// fsck and the hourly sweep remove. (A temp file and a rename would cost a second journal
+/// commit per upload.)
+fn write_batch(
+    state: Option<WriteState>,
     mut buf: Vec<u8>,
-    tmp: std::path::PathBuf,
-    finish: Option<std::path::PathBuf>,
+    dest: std::path::PathBuf,
+    end: End,
 ) -> BatchJob {
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
-        let mut f = match file {
-            Some(f) => f,
-            None => std::fs::File::create(&tmp)?,
+        let mut st = match state {
+            Some(s) => s,
+            None => WriteState {
+                file: Some(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&dest)?,
+                ),
+                hasher: Sha1::new(),
+                written: 0,
+            },
         };
-        f.write_all(&buf)?;
+        let Some(file) = st.file.as_mut() else {
+            return Err(std::io::Error::other("blob already closed"));
+        };
+        st.hasher.update(&buf);
+        file.write_all(&buf)?;
+        if end == End::No {
+            // Start writing this batch to the disk now, so the fsync at the end of a large
+            // upload waits for the last batches only, not for the whole file.
+            writeback::start(file, st.written, buf.len() as u64);
+        }
+        st.written += buf.len() as u64;
         buf.clear();
-        let Some(dest) = finish else {
-            return Ok((Some(f), buf));
-        };
-        f.sync_all()?;
-        drop(f);
-        let shard = dest.parent().map(Path::to_owned).unwrap_or_default();
-        std::fs::create_dir_all(&shard)?;
-        std::fs::rename(&tmp, &dest)?;
-        // The rename is durable only once the directory entry is.
-        std::fs::File::open(&shard)?.sync_all()?;
-        Ok((None, buf))
+        if end == End::Sync
+            && let Some(f) = st.file.take()
+        {
+            make_durable(&f, dest.parent().unwrap_or(Path::new(".")))?;
+        }
+        Ok((st, buf))
     })
+}
+
+mod writeback {
+    /// Asks the kernel to start writing a range of `f` to the disk, without waiting
+    /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`; best effort, errors ignored: the final
+    /// fsync is what makes the content durable).
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    pub fn start(f: &std::fs::File, offset: u64, len: u64) {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: a plain system call on a descriptor that `f` keeps open for its duration;
+        // it takes no pointers, and its only effect is to start write-out of dirty pages.
+        unsafe {
+            libc::sync_file_range(f.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn start(_f: &std::fs::File, _offset: u64, _len: u64) {}
 }

@@ -6,6 +6,7 @@
 //! it later); never metadata pointing at half a file.
 
 mod fsck;
+pub mod inline;
 mod local;
 pub mod read;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 
 pub use fsck::{FsckReport, fsck, sweep_orphans};
-pub use local::LocalBlobs;
+pub use local::{LocalBlobs, Staged};
 
 use crate::store::Record;
 
@@ -39,6 +40,9 @@ pub struct BlobRef {
     /// Who refers to it, e.g. `avatar:alice`; lets fsck --repair clear the referrer.
     pub owner: String,
     pub created_ms: u64,
+    /// The content is in the metadata store (`inline`), not in a file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
 }
 impl Record for BlobRef {}
 

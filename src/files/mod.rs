@@ -12,10 +12,10 @@ mod uploads;
 
 use std::sync::Arc;
 
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::accounts::Actor;
-use crate::blobs::{BlobError, BlobRef, BlobStore, LocalBlobs};
+use crate::blobs::{BlobError, BlobRef, BlobStore, LocalBlobs, Staged, Written, inline};
 use crate::store::{self, Store, StoreError};
 pub use model::{Kind, Node};
 pub use tree::record_key;
@@ -132,6 +132,9 @@ impl Files {
     /// Reads a small range whole (from the page cache without a thread hop when it is there).
     pub async fn read_small(&self, node: &Node, start: u64, count: u64) -> Result<bytes::Bytes> {
         let blob = node.blob.as_deref().ok_or(FilesError::NotFound)?;
+        if node.inline {
+            return self.read_inline_range(node, blob, start, count);
+        }
         let path = self.blobs.path_of(blob)?;
         let len =
             usize::try_from(count).map_err(|_| FilesError::Internal("range too large".into()))?;
@@ -223,21 +226,57 @@ impl Files {
         {
             return Err(FilesError::QuotaExceeded);
         }
+        // A small upload is a few hundred microseconds from its metadata commit: tell the
+        // commit queue, so that concurrent small uploads share one commit.
+        let expected = opts
+            .expected_length
+            .is_some_and(|l| l <= 256 * 1024)
+            .then(|| self.store.expect_write())
+            .flatten();
         let mut body = Md5Reader {
             inner: body,
             md5: opts.md5.as_ref().map(|_| md5::Md5::default()),
         };
-        let written = match self
-            .blobs
-            .put(&mut body, available.unwrap_or(u64::MAX))
-            .await
-        {
-            Ok(w) => w,
-            Err(BlobError::TooLarge { .. }) => return Err(FilesError::QuotaExceeded),
-            Err(e) => return Err(e.into()),
+        let limit = available.unwrap_or(u64::MAX);
+        // Small content is kept inline (`blobs::inline`): read whole (at most 16 KiB) and
+        // committed with its node; anything larger streams into a blob file.
+        let mut small = None;
+        let (written, staged) = if opts.expected_length.is_some_and(|l| l <= inline::MAX) {
+            let mut buf = Vec::with_capacity(opts.expected_length.map_or(0, |l| l as usize));
+            (&mut body)
+                .take(inline::MAX + 1)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|e| FilesError::Blob(BlobError::Io(e)))?;
+            if buf.len() as u64 <= inline::MAX {
+                if buf.len() as u64 > limit {
+                    return Err(FilesError::QuotaExceeded);
+                }
+                let sha1 = {
+                    use sha1::Digest;
+                    let h: [u8; 20] = sha1::Sha1::digest(&buf).into();
+                    h.iter().map(|b| format!("{b:02x}")).collect()
+                };
+                let w = Written {
+                    id: inline::new_id(),
+                    size: buf.len() as u64,
+                    sha1,
+                };
+                small = Some(bytes::Bytes::from(buf));
+                (w, Staged::Durable)
+            } else {
+                // More than announced: stream it like any large upload.
+                let rest = std::io::Cursor::new(buf).chain(&mut body);
+                self.stream_blob(rest, limit).await?
+            }
+        } else {
+            self.stream_blob(&mut body, limit).await?
         };
+        let is_inline = small.is_some();
         let cleanup = |e: FilesError| async {
-            let _ = self.blobs.delete(&written.id).await;
+            if !is_inline {
+                let _ = self.blobs.delete(&written.id).await;
+            }
             Err(e)
         };
         if let Some(total) = opts.total_length
@@ -265,68 +304,90 @@ impl Files {
         };
         let mtime = opts.mtime.unwrap_or_else(now_secs);
         let content_type = names::content_type(name).to_owned();
-        let committed = self.store.write(|tx| {
-            let parent = tx.node(parent.id)?.ok_or(FilesError::ParentMissing)?;
-            let current = tx.child(parent.id, name)?;
-            // Another upload may have landed while ours streamed: re-check.
-            check_preconditions(current.as_ref(), &opts)?;
-            let r = BlobRef {
-                size: written.size,
-                sha1: written.sha1.clone(),
-                owner: String::new(),
-                created_ms: crate::accounts::now_ms(),
-            };
-            let (node, old_blob, created) = match current {
-                Some(mut n) if !n.is_dir() => {
-                    let old = n.blob.replace(written.id.clone());
-                    let delta = i128::from(written.size) - i128::from(n.size);
-                    n.size = written.size;
-                    n.mtime = mtime;
-                    n.upload_time = now_secs();
-                    n.sha1 = Some(written.sha1.clone());
-                    n.client_checksum.clone_from(&client_checksum);
-                    n.content_type = content_type.clone();
-                    n.etag = tree::new_etag();
-                    tree::put_node(tx, &n)?;
-                    tree::changed_below(tx, parent.id, delta)?;
-                    (n, old, false)
+        // The metadata commit goes through the group-commit queue once the content is durable:
+        // concurrent uploads share one fsync, and no async worker waits for it. Inline content
+        // is written in the same transaction.
+        let (parent_id, name, uid) = (parent.id, name.clone(), uid.to_owned());
+        let written_c = written.clone();
+        let content_durable = move || staged.wait().map_err(|e| FilesError::Blob(e.into()));
+        let committed = self
+            .store
+            .write_queued_after(expected, content_durable, move |tx| {
+                let (written, name, uid) = (&written_c, name.as_str(), uid.as_str());
+                let parent = tx.node(parent_id)?.ok_or(FilesError::ParentMissing)?;
+                let current = tx.child(parent.id, name)?;
+                // Another upload may have landed while ours streamed: re-check.
+                check_preconditions(current.as_ref(), &opts)?;
+                if let Some(data) = &small {
+                    inline::put(tx, &written.id, data)?;
                 }
-                Some(_) => return Err(FilesError::Conflict(format!("{name:?} is a folder"))),
-                None => {
-                    let mut n = tree::insert(
-                        tx,
-                        &parent,
-                        uid,
-                        name,
-                        Kind::File,
-                        written.size,
-                        Some(written.id.clone()),
-                        mtime,
-                    )?;
-                    n.sha1 = Some(written.sha1.clone());
-                    n.client_checksum.clone_from(&client_checksum);
-                    n.ctime = opts.ctime.unwrap_or(n.ctime);
-                    tree::put_node(tx, &n)?;
-                    tree::changed_below(tx, parent.id, i128::from(written.size))?;
-                    (n, None, true)
-                }
-            };
-            tx.put(
-                &store::BLOBID_REF,
-                &written.id,
-                &BlobRef {
-                    owner: format!("file:{}", node.id),
-                    ..r
-                },
-            )?;
-            if let Some(old) = &old_blob {
-                tx.delete(&store::BLOBID_REF, old)?;
-            }
-            Ok((node, old_blob, created))
-        });
+                let (node, old_blob, created) = match current {
+                    Some(mut n) if !n.is_dir() => {
+                        let old = n.blob.replace(written.id.clone()).map(|b| (b, n.inline));
+                        let delta = i128::from(written.size) - i128::from(n.size);
+                        n.size = written.size;
+                        n.mtime = mtime;
+                        n.upload_time = now_secs();
+                        n.sha1 = Some(written.sha1.clone());
+                        n.client_checksum.clone_from(&client_checksum);
+                        n.content_type = content_type.clone();
+                        n.etag = tree::new_etag();
+                        n.inline = small.is_some();
+                        tree::put_node(tx, &n)?;
+                        tree::changed_below(tx, parent.id, delta)?;
+                        (n, old, false)
+                    }
+                    Some(_) => return Err(FilesError::Conflict(format!("{name:?} is a folder"))),
+                    None => {
+                        let mut n = tree::insert(
+                            tx,
+                            &parent,
+                            uid,
+                            name,
+                            Kind::File,
+                            written.size,
+                            Some(written.id.clone()),
+                            mtime,
+                        )?;
+                        n.sha1 = Some(written.sha1.clone());
+                        n.client_checksum.clone_from(&client_checksum);
+                        n.ctime = opts.ctime.unwrap_or(n.ctime);
+                        n.inline = small.is_some();
+                        tree::put_node(tx, &n)?;
+                        tree::changed_below(tx, parent.id, i128::from(written.size))?;
+                        (n, None, true)
+                    }
+                };
+                tx.put(
+                    &store::BLOBID_REF,
+                    &written.id,
+                    &BlobRef {
+                        size: written.size,
+                        sha1: written.sha1.clone(),
+                        owner: format!("file:{}", node.id),
+                        created_ms: crate::accounts::now_ms(),
+                        inline: small.is_some(),
+                    },
+                )?;
+                // Replaced content: inline content goes with this transaction, a file after it.
+                let old_file = match old_blob {
+                    Some((old, was_inline)) => {
+                        tx.delete(&store::BLOBID_REF, &old)?;
+                        if was_inline {
+                            inline::delete(tx, &old)?;
+                            None
+                        } else {
+                            Some(old)
+                        }
+                    }
+                    None => None,
+                };
+                Ok((node, old_file, created))
+            })
+            .await;
         match committed {
-            Ok((node, old_blob, created)) => {
-                if let Some(old) = old_blob {
+            Ok((node, old_file, created)) => {
+                if let Some(old) = old_file {
                     let _ = self.blobs.delete(&old).await;
                 }
                 Ok(PutResult { node, created })
@@ -335,9 +396,46 @@ impl Files {
         }
     }
 
-    /// Where a file's content lies (for streaming it out).
+    /// Streams content into a new blob file (durable, or for a small one `Staged`).
+    async fn stream_blob(
+        &self,
+        body: impl AsyncRead + Send + Unpin,
+        limit: u64,
+    ) -> Result<(Written, Staged)> {
+        match self.blobs.put_staged(body, limit).await {
+            Ok(w) => Ok(w),
+            Err(BlobError::TooLarge { .. }) => Err(FilesError::QuotaExceeded),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The whole content of a file kept inline.
+    pub fn read_inline(&self, node: &Node) -> Result<bytes::Bytes> {
+        let blob = node.blob.as_deref().ok_or(FilesError::NotFound)?;
+        self.read_inline_range(node, blob, 0, node.size)
+    }
+
+    fn read_inline_range(
+        &self,
+        node: &Node,
+        blob: &str,
+        start: u64,
+        count: u64,
+    ) -> Result<bytes::Bytes> {
+        self.store
+            .read(|tx| inline::read(tx, blob, start, count))?
+            .ok_or_else(|| {
+                FilesError::Internal(format!("the content of {:?} is missing", node.name))
+            })
+    }
+
+    /// Where a file's content lies (for streaming it out); content kept inline has no path
+    /// (it is at most `blobs::inline::MAX` bytes: read it with `read_small`).
     pub fn blob_path(&self, node: &Node) -> Result<std::path::PathBuf> {
         let blob = node.blob.as_deref().ok_or(FilesError::NotFound)?;
+        if node.inline {
+            return Err(FilesError::Internal("inline content has no file".into()));
+        }
         Ok(self.blobs.path_of(blob)?)
     }
 
@@ -468,6 +566,8 @@ impl Files {
         let mut copies = Vec::with_capacity(plan.len());
         for (old, _) in &plan {
             match &old.blob {
+                // Inline content is copied inside the transaction below.
+                Some(_) if old.inline => copies.push(None),
                 Some(b) => match self.blobs.copy(b).await {
                     Ok(w) => copies.push(Some(w)),
                     Err(e) => {

@@ -35,6 +35,9 @@ pub struct Node {
     pub client_checksum: Option<String>,
     pub content_type: String,
     pub favorite: bool,
+    /// The content (`blob`) is kept in the metadata store (`blobs::inline`), not in a file.
+    #[serde(default)]
+    pub inline: bool,
 }
 /// Record version 2 is the binary form below; version 1 was JSON (still read, for data
 /// directories written before schema 6).
@@ -52,7 +55,7 @@ impl Record for Node {
             Kind::File => 0,
             Kind::Dir => 1,
         });
-        out.push(u8::from(self.favorite));
+        out.push(u8::from(self.favorite) | (u8::from(self.inline) << 1));
         for s in [&self.owner, &self.name, &self.etag, &self.content_type] {
             put_str(out, Some(s));
         }
@@ -127,7 +130,7 @@ fn decode_v2(body: &[u8]) -> Option<Node> {
         1 => Kind::Dir,
         _ => return None,
     };
-    let favorite = c.u8()? != 0;
+    let flags = c.u8()?;
     let owner = c.str()??;
     let name = c.str()??;
     let etag = c.str()??;
@@ -148,7 +151,8 @@ fn decode_v2(body: &[u8]) -> Option<Node> {
         sha1,
         client_checksum,
         content_type,
-        favorite,
+        favorite: flags & 1 != 0,
+        inline: flags & 2 != 0,
     })
 }
 
@@ -181,6 +185,7 @@ mod tests {
             client_checksum: Some("MD5:".to_owned() + &"x".repeat(300)),
             content_type: "image/jpeg".into(),
             favorite: true,
+            inline: true,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Files, FilesError, Kind, Node, Result};
-use crate::blobs::{BlobRef, Written};
+use crate::blobs::{BlobRef, Written, inline};
 use crate::store::{self, ReadTx, StoreError, WriteTx};
 
 pub fn node_key(id: u64) -> String {
@@ -162,6 +162,7 @@ pub fn ensure_root(tx: &WriteTx, uid: &str) -> Result<Node> {
         client_checksum: None,
         content_type: "httpd/unix-directory".into(),
         favorite: false,
+        inline: false,
     };
     put_node(tx, &root)?;
     tx.put_raw(
@@ -205,6 +206,7 @@ pub fn insert(
             super::names::content_type(name).into()
         },
         favorite: false,
+        inline: false,
     };
     put_node(tx, &node)?;
     tx.put_raw(
@@ -270,7 +272,11 @@ pub fn remove_subtree(tx: &WriteTx, top: &Node) -> Result<Vec<String>> {
         }
         if let Some(b) = &n.blob {
             tx.delete(&store::BLOBID_REF, b)?;
-            blobs.push(b.clone());
+            if n.inline {
+                inline::delete(tx, b)?;
+            } else {
+                blobs.push(b.clone());
+            }
         }
         tx.delete_raw(&store::NODEID_NODEKEY, &node_key(n.id))?;
     }
@@ -337,6 +343,13 @@ pub fn apply_copy(
             None => (dest_parent, name),
         };
         let size = if src.is_dir() { 0 } else { src.size };
+        // Inline content is copied here, in the transaction; a file was copied before it.
+        let inline_copy = match (&src.blob, src.inline) {
+            (Some(b), true) => Some(inline::copy(tx, b)?.ok_or_else(|| {
+                FilesError::Internal(format!("the content of {:?} is missing", src.name))
+            })?),
+            _ => None,
+        };
         let mut n = insert(
             tx,
             parent,
@@ -344,12 +357,28 @@ pub fn apply_copy(
             node_name,
             src.kind,
             size,
-            copy.as_ref().map(|w| w.id.clone()),
+            inline_copy
+                .clone()
+                .or_else(|| copy.as_ref().map(|w| w.id.clone())),
             src.mtime,
         )?;
         n.sha1.clone_from(&src.sha1);
         n.client_checksum.clone_from(&src.client_checksum);
+        n.inline = inline_copy.is_some();
         put_node(tx, &n)?;
+        if let Some(id) = &inline_copy {
+            tx.put(
+                &store::BLOBID_REF,
+                id,
+                &BlobRef {
+                    size: src.size,
+                    sha1: src.sha1.clone().unwrap_or_default(),
+                    owner: format!("file:{}", n.id),
+                    created_ms: crate::accounts::now_ms(),
+                    inline: true,
+                },
+            )?;
+        }
         if let Some(w) = copy {
             tx.put(
                 &store::BLOBID_REF,
@@ -359,6 +388,7 @@ pub fn apply_copy(
                     sha1: w.sha1.clone(),
                     owner: format!("file:{}", n.id),
                     created_ms: crate::accounts::now_ms(),
+                    inline: false,
                 },
             )?;
         }

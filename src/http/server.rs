@@ -293,15 +293,20 @@ async fn handle(app: Arc<App>, peer: IpAddr, https: bool, mut req: Request<Incom
             dispatch(app, peer, https, req, path, &mut user).await
         }
     };
+    let has_body = !http_body::Body::is_end_stream(resp.body());
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-request-id", v);
     }
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Never let a browser guess a type for content we send (uploaded files above all); an
+    // answer without a body has nothing to guess. (Referrer-Policy goes with HTML pages only,
+    // `response::html`: nothing else has links.)
+    if has_body {
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+    }
     if hsts {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -94,10 +94,12 @@ fn v4_to_v5(tx: &super::WriteTx) -> Result<()> {
 }
 
 /// File nodes move under their parent: `parentid_name_node` holds whole records (in the binary
-/// form), `nodeid_nodekey` finds them by id, and the id-keyed tables go. A listing is then one
+/// form), `nodeid_nodekey` finds them by id, and the id-keyed tables go; `blobid_data` (small
+/// content kept inline) is new. A listing is then one
 /// key range instead of a random lookup per entry. Ids, etags and everything else are kept.
 fn v5_to_v6(tx: &super::WriteTx) -> Result<()> {
     use redb::ReadableTable;
+    tx.0.open_table(tables::BLOBID_DATA.def)?;
     {
         let old = tx.0.open_table(OLD_NODEID_NODE.def)?;
         let mut nodes = tx.0.open_table(tables::PARENTID_NAME_NODE.def)?;
@@ -167,6 +169,7 @@ mod tests {
             client_checksum: None,
             content_type: "text/plain".into(),
             favorite: id == 3,
+            inline: false,
         }
     }
 

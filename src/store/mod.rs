@@ -4,11 +4,14 @@
 //! Values are encoded as one version byte followed by JSON (see [`Record`]), so a record
 //! written by an older Hearth is migrated lazily when read.
 
+mod commit;
+pub use commit::Expected;
 mod migrate;
 mod tables;
 
 use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
@@ -27,6 +30,10 @@ pub enum StoreError {
         key: String,
         reason: String,
     },
+    #[error("the write could not be made durable: {0}")]
+    NotDurable(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
     #[error(
         "the data directory was written by a newer Hearth (schema {found}, this build knows {known}); refusing to open it"
     )]
@@ -134,7 +141,18 @@ impl RawTable {
 
 /// The store handle. Cheap to share behind an `Arc`; redb allows one process per file.
 pub struct Store {
-    db: redb::Database,
+    db: Arc<redb::Database>,
+    /// The group-commit thread, started by the first queued write (`write_queued`).
+    committer: OnceLock<Result<commit::Committer, String>>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Queued writes finish, and the thread lets go of the database file.
+        if let Some(Ok(c)) = self.committer.get() {
+            c.stop();
+        }
+    }
 }
 
 pub struct ReadTx(redb::ReadTransaction);
@@ -236,7 +254,10 @@ impl Store {
                 path: path.display().to_string(),
                 source,
             })?;
-        let store = Store { db };
+        let store = Store {
+            db: Arc::new(db),
+            committer: OnceLock::new(),
+        };
         migrate::run(&store)?;
         Ok(store)
     }
@@ -256,6 +277,54 @@ impl Store {
         let out = f(&tx)?;
         tx.0.commit().map_err(StoreError::from)?;
         Ok(out)
+    }
+
+    /// Like `write`, for async code: the write runs on the group-commit thread (no async
+    /// worker waits for an fsync, and writes queued together share one; see `commit`). `f`
+    /// may run twice (when another write of its batch fails). Resolves once it is durable.
+    pub async fn write_queued<T, E, F>(&self, f: F) -> std::result::Result<T, E>
+    where
+        F: Fn(&WriteTx) -> std::result::Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.write_queued_after(None, || Ok(()), f).await
+    }
+
+    /// `write_queued` once `ready` has returned (it runs on the committing thread, before the
+    /// transaction begins: e.g. waiting for the fsync of the content the write points at).
+    /// `expected` is what `expect_write` gave when the caller started on this write.
+    pub async fn write_queued_after<T, E, R, F>(
+        &self,
+        expected: Option<commit::Expected>,
+        ready: R,
+        f: F,
+    ) -> std::result::Result<T, E>
+    where
+        R: FnOnce() -> std::result::Result<(), E> + Send + 'static,
+        F: Fn(&WriteTx) -> std::result::Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match self.committer() {
+            Ok(c) => c.write(expected, ready, f).await,
+            Err(why) => Err(E::from(StoreError::NotDurable(format!(
+                "cannot start the database writer: {why}"
+            )))),
+        }
+    }
+
+    /// Says that a queued write is on its way (a small upload being written), so the batch
+    /// being gathered waits a moment for it; pass the result to `write_queued_after`.
+    pub fn expect_write(&self) -> Option<commit::Expected> {
+        self.committer().ok().map(commit::Committer::expect)
+    }
+
+    fn committer(&self) -> std::result::Result<&commit::Committer, &str> {
+        self.committer
+            .get_or_init(|| commit::Committer::start(self.db.clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(String::as_str)
     }
 }
 

@@ -23,6 +23,8 @@ pub const APPPWHASH_KEY: Table<String> = Table::new("apppwhash_key");
 pub const SESSIONHASH_SESSION: Table<Session> = Table::new("sessionhash_session");
 /// blob id → what refers to it (for fsck and the orphan sweep).
 pub const BLOBID_REF: Table<BlobRef> = Table::new("blobid_ref");
+/// blob id → the content itself, for content small enough to keep inline (`blobs::inline`).
+pub const BLOBID_DATA: RawTable = RawTable::new("blobid_data");
 
 impl super::Record for String {}
 
