@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod alloc;
 pub mod appliance;
 pub mod blobs;
+pub mod bufpool;
 pub mod cli;
 pub mod config;
 pub mod control;

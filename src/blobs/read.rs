@@ -12,13 +12,14 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::{Errno, ReadWriteFlags};
 use tokio::task::JoinHandle;
+
+use crate::bufpool::BufPool;
 
 /// Opens `path` for reading if that needs no disk access; `None` otherwise (or when the kernel
 /// does not know `RESOLVE_CACHED`).
@@ -88,16 +89,15 @@ pub async fn read_range(path: PathBuf, start: u64, len: usize) -> io::Result<Byt
 }
 
 /// Chunks of a large range, read as the client takes them. Chunk buffers come back to a small
-/// pool once the connection has sent them, so a download reuses the same few buffers (no
-/// allocation, zeroing or page faults per chunk). Memory per download: at most
-/// `(POOL + 1) × CHUNK`, 1.25 MiB.
+/// pool (`bufpool`) once the connection has sent them, so a download reuses the same few
+/// buffers. Memory per download: at most `(POOL + 1) × CHUNK`, 1.25 MiB.
 pub struct RangeStream {
     path: PathBuf,
     file: Option<File>,
     opened: bool,
     pos: u64,
     left: u64,
-    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    pool: BufPool,
     blocking: Option<BlockingRead>,
 }
 
@@ -114,27 +114,19 @@ impl RangeStream {
             opened: false,
             pos: start,
             left: len,
-            pool: Arc::new(Mutex::new(Vec::new())),
+            pool: BufPool::new(POOL),
             blocking: None,
         }
     }
 
     fn buffer(&self) -> Vec<u8> {
-        self.pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_else(|| vec![0u8; CHUNK])
+        self.pool.take().unwrap_or_else(|| vec![0u8; CHUNK])
     }
 
     fn chunk(&mut self, buf: Vec<u8>, len: usize) -> Bytes {
         self.pos += len as u64;
         self.left -= len as u64;
-        Bytes::from_owner(Pooled {
-            buf,
-            len,
-            home: self.pool.clone(),
-        })
+        self.pool.freeze(buf, len)
     }
 
     /// The next chunk; `None` at the end of the range. An error ends the body early (the
@@ -190,28 +182,6 @@ impl RangeStream {
             Ok((f, buf, want))
         }));
         self.poll_chunk(cx)
-    }
-}
-
-/// A chunk's buffer, returned to its download's pool when the chunk has been sent.
-struct Pooled {
-    buf: Vec<u8>,
-    len: usize,
-    home: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl AsRef<[u8]> for Pooled {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        let mut pool = self.home.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < POOL {
-            pool.push(std::mem::take(&mut self.buf));
-        }
     }
 }
 

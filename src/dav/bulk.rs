@@ -122,7 +122,7 @@ pub async fn handle(mut ctx: Ctx, uid: String) -> DavResult {
                     "error": false,
                     "etag": format!("\"{}\"", p.node.etag),
                     "fileid": super::oc_id(p.node.id, &instance),
-                    "permissions": props::permissions(&p.node),
+                    "permissions": props::permissions(p.node.is_dir()),
                 }),
                 Err(message) => json!({"error": true, "message": message}),
             },

@@ -4,8 +4,9 @@
 use http::{StatusCode, header};
 
 use super::props::{self, PropCtx, Want};
-use super::xml::{MULTISTATUS_CLOSE, MULTISTATUS_OPEN};
+use super::xml::{MULTISTATUS_CLOSE, MULTISTATUS_OPEN, push_encoded_path};
 use super::{DavError, DavResult, Req};
+use crate::bufpool::BufPool;
 use crate::files::Node;
 use crate::http::{Ctx, Resp, body, response};
 use http_body_util::BodyExt;
@@ -46,60 +47,69 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
     let (tx, rx) = body::channel(4);
     let app = ctx.app.clone();
     let parent_segs = req.segs.clone();
+    // Every child's href is the folder's href plus its name: encoded once here.
+    let base = req.href(&req.segs, true);
+    let (needs_dead, needs_locks) = (want.needs_dead(), want.needs_locks());
     tokio::spawn(async move {
         if tx.send(head.into()).await.is_err() {
             return;
         }
         let prepared = props::Prepared::new(&want);
+        let pool = BufPool::new(4);
+        let mut href = String::with_capacity(base.len() + 64);
         let mut after: Option<String> = None;
         loop {
-            let batch = match app.files.children(node.id, after.as_deref(), BATCH) {
-                Ok(b) => b,
+            let mut chunk = pool
+                .take()
+                .and_then(|mut b| {
+                    b.clear();
+                    String::from_utf8(b).ok()
+                })
+                .unwrap_or_else(|| String::with_capacity(BATCH * 768));
+            // Each page is rendered straight from the stored records, inside one read
+            // transaction; nothing of it is copied into a node first.
+            let page = app
+                .files
+                .visit_children(node.id, after.as_deref(), BATCH, |child| {
+                    href.clear();
+                    href.push_str(&base);
+                    push_encoded_path(&mut href, child.name);
+                    if child.is_dir() {
+                        href.push('/');
+                    }
+                    let dead = if needs_dead {
+                        app.files.dead_props(child.id).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    let locks = if needs_locks {
+                        let mut segs = parent_segs.clone();
+                        segs.push(child.name.to_owned());
+                        app.locks.discovery(&req.uid, &segs)
+                    } else {
+                        String::new()
+                    };
+                    match &prepared {
+                        Some(p) => {
+                            props::write_prepared(&mut chunk, &href, child, p, &pc, &dead, &locks)
+                        }
+                        None => props::write_response(
+                            &mut chunk, &href, child, &want, &pc, &dead, &locks,
+                        ),
+                    }
+                });
+            match page {
+                Ok(Some(last)) => after = Some(last),
+                Ok(None) => break,
                 Err(e) => {
                     // The status line is gone already; end the document so the client sees
                     // a truncated listing rather than hanging.
                     tracing::error!(error = %e, "PROPFIND listing failed midway");
                     break;
                 }
-            };
-            let Some(last) = batch.last() else { break };
-            after = Some(last.name.clone());
-            let mut chunk = String::with_capacity(batch.len() * 700);
-            for child in &batch {
-                let mut segs = parent_segs.clone();
-                segs.push(child.name.clone());
-                let dead = if want.needs_dead() {
-                    app.files.dead_props(child.id).unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
-                let locks = if want.needs_locks() {
-                    app.locks.discovery(&req.uid, &segs)
-                } else {
-                    String::new()
-                };
-                match &prepared {
-                    Some(p) => props::write_prepared(
-                        &mut chunk,
-                        &req.href(&segs, child.is_dir()),
-                        child,
-                        p,
-                        &pc,
-                        &dead,
-                        &locks,
-                    ),
-                    None => props::write_response(
-                        &mut chunk,
-                        &req.href(&segs, child.is_dir()),
-                        child,
-                        &want,
-                        &pc,
-                        &dead,
-                        &locks,
-                    ),
-                }
             }
-            if tx.send(chunk.into()).await.is_err() {
+            let len = chunk.len();
+            if tx.send(pool.freeze(chunk.into_bytes(), len)).await.is_err() {
                 return;
             }
         }
@@ -158,7 +168,7 @@ pub fn render(
     props::write_response(
         out,
         &req.href(segs, node.is_dir()),
-        node,
+        &node.view(),
         want,
         pc,
         &dead,

@@ -1,9 +1,7 @@
 //! Live properties of a node, in the exact forms Nextcloud clients read (protocol notes §5.3).
 
-use std::time::{Duration, UNIX_EPOCH};
-
-use super::xml::{NS_DAV, escape, open_tag};
-use crate::files::Node;
+use super::xml::{NS_DAV, escape, open_tag, push_escaped};
+use crate::files::NodeView;
 
 /// What a node's properties depend on besides the node itself.
 pub struct PropCtx {
@@ -84,14 +82,22 @@ pub fn is_live(clark: &str) -> bool {
 }
 
 pub fn http_date(secs: i64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+    let mut s = String::with_capacity(29);
+    push_http_date(&mut s, secs);
+    s
 }
 
 /// ISO 8601 / ATOM, e.g. `2024-03-05T10:00:00+00:00`.
 pub fn iso_date(secs: i64) -> String {
+    let mut s = String::with_capacity(25);
+    push_iso_date(&mut s, secs);
+    s
+}
+
+/// (year, month, day, seconds into the day) of a Unix time (Howard Hinnant's civil-from-days).
+fn civil(secs: i64) -> (i64, i64, i64, i64) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -101,29 +107,87 @@ pub fn iso_date(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (y, m, d, rem)
 }
 
-pub fn permissions(node: &Node) -> &'static str {
-    if node.is_dir() { "RGDNVCK" } else { "RGDNVW" }
+fn push2(out: &mut String, n: i64) {
+    let n = n.rem_euclid(100) as u8;
+    out.push(char::from(b'0' + n / 10));
+    out.push(char::from(b'0' + n % 10));
+}
+
+fn push_year(out: &mut String, y: i64) {
+    if (0..10_000).contains(&y) {
+        push2(out, y / 100);
+        push2(out, y % 100);
+    } else {
+        use std::fmt::Write;
+        let _ = write!(out, "{y:04}");
+    }
+}
+
+fn push_time(out: &mut String, rem: i64) {
+    push2(out, rem / 3600);
+    out.push(':');
+    push2(out, rem % 3600 / 60);
+    out.push(':');
+    push2(out, rem % 60);
+}
+
+/// Appends an HTTP date (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`) without allocating:
+/// a listing writes one per entry. Times before 1970 are written as 1970 (as `httpdate` does).
+pub fn push_http_date(out: &mut String, secs: i64) {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = secs.max(0);
+    let (y, m, d, rem) = civil(secs);
+    out.push_str(DAYS[secs.div_euclid(86_400).rem_euclid(7) as usize]);
+    out.push_str(", ");
+    push2(out, d);
+    out.push(' ');
+    out.push_str(MONTHS[(m - 1).clamp(0, 11) as usize]);
+    out.push(' ');
+    push_year(out, y);
+    out.push(' ');
+    push_time(out, rem);
+    out.push_str(" GMT");
+}
+
+/// Appends an ISO 8601 / ATOM date, e.g. `2024-03-05T10:00:00+00:00`.
+pub fn push_iso_date(out: &mut String, secs: i64) {
+    let (y, m, d, rem) = civil(secs);
+    push_year(out, y);
+    out.push('-');
+    push2(out, m);
+    out.push('-');
+    push2(out, d);
+    out.push('T');
+    push_time(out, rem);
+    out.push_str("+00:00");
+}
+
+pub fn permissions(dir: bool) -> &'static str {
+    if dir { "RGDNVCK" } else { "RGDNVW" }
 }
 
 /// The value (inner XML) of a live property, or None when the node has no such property.
-pub fn live_value(node: &Node, clark: &str, pc: &PropCtx, lockdiscovery: &str) -> Option<String> {
+pub fn live_value(
+    node: &NodeView<'_>,
+    clark: &str,
+    pc: &PropCtx,
+    lockdiscovery: &str,
+) -> Option<String> {
     let dir = node.is_dir();
     Some(match clark {
         "{DAV:}resourcetype" => if dir { "<d:collection/>".into() } else { String::new() },
         "{DAV:}getlastmodified" => http_date(node.mtime),
         "{DAV:}getcontentlength" if !dir => node.size.to_string(),
-        "{DAV:}getcontenttype" if !dir => escape(&node.content_type),
+        "{DAV:}getcontenttype" if !dir => escape(node.content_type),
         "{DAV:}getetag" => format!("\"{}\"", node.etag),
         "{DAV:}creationdate" => iso_date(node.ctime),
-        "{DAV:}displayname" => escape(&node.name),
+        "{DAV:}displayname" => escape(node.name),
         "{DAV:}quota-used-bytes" if dir => node.size.to_string(),
         "{DAV:}quota-available-bytes" if dir => match pc.quota {
             Some(q) => q.saturating_sub(pc.used).to_string(),
@@ -133,18 +197,18 @@ pub fn live_value(node: &Node, clark: &str, pc: &PropCtx, lockdiscovery: &str) -
         "{DAV:}lockdiscovery" => lockdiscovery.to_owned(),
         "{http://owncloud.org/ns}id" => super::oc_id(node.id, &pc.instance),
         "{http://owncloud.org/ns}fileid" => node.id.to_string(),
-        "{http://owncloud.org/ns}permissions" => permissions(node).into(),
+        "{http://owncloud.org/ns}permissions" => permissions(dir).into(),
         "{http://owncloud.org/ns}size" => node.size.to_string(),
         "{http://owncloud.org/ns}favorite" => u8::from(node.favorite).to_string(),
-        "{http://owncloud.org/ns}owner-id" => escape(&node.owner),
+        "{http://owncloud.org/ns}owner-id" => escape(node.owner),
         "{http://owncloud.org/ns}owner-display-name" => escape(&pc.owner_display),
         "{http://owncloud.org/ns}share-types" => String::new(),
         "{http://owncloud.org/ns}checksums" if !dir => {
             let mut sums = Vec::new();
-            if let Some(s) = &node.sha1 {
+            if let Some(s) = node.sha1 {
                 sums.push(format!("SHA1:{s}"));
             }
-            if let Some(c) = &node.client_checksum {
+            if let Some(c) = node.client_checksum {
                 sums.push(escape(c));
             }
             if sums.is_empty() {
@@ -168,7 +232,7 @@ pub fn live_value(node: &Node, clark: &str, pc: &PropCtx, lockdiscovery: &str) -
 pub fn write_response(
     out: &mut String,
     href: &str,
-    node: &Node,
+    node: &NodeView<'_>,
     want: &Want,
     pc: &PropCtx,
     dead: &[(String, String)],
@@ -262,6 +326,28 @@ mod tests {
     fn iso_dates() {
         assert_eq!(super::iso_date(0), "1970-01-01T00:00:00+00:00");
         assert_eq!(super::iso_date(1_709_632_800), "2024-03-05T10:00:00+00:00");
+    }
+
+    #[test]
+    fn http_dates_match_httpdate() {
+        let at = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        for secs in [
+            0,
+            1,
+            59,
+            86_399,
+            951_782_400,
+            1_709_632_800,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
+            assert_eq!(
+                super::http_date(secs as i64),
+                httpdate::fmt_http_date(at(secs)),
+                "{secs}"
+            );
+        }
+        assert_eq!(super::http_date(-5), httpdate::fmt_http_date(at(0)));
     }
 }
 
@@ -372,7 +458,7 @@ impl Prepared {
 /// Writes a live value straight into `out`; false when the node has no such property.
 fn write_live(
     out: &mut String,
-    node: &Node,
+    node: &NodeView<'_>,
     live: Live,
     pc: &PropCtx,
     lockdiscovery: &str,
@@ -385,18 +471,18 @@ fn write_live(
                 out.push_str("<d:collection/>");
             }
         }
-        Live::LastModified => out.push_str(&http_date(node.mtime)),
+        Live::LastModified => push_http_date(out, node.mtime),
         Live::ContentLength if !dir => {
             let _ = write!(out, "{}", node.size);
         }
-        Live::ContentType if !dir => out.push_str(&escape(&node.content_type)),
+        Live::ContentType if !dir => push_escaped(out, node.content_type),
         Live::Etag => {
             out.push('"');
-            out.push_str(&node.etag);
+            out.push_str(node.etag);
             out.push('"');
         }
-        Live::CreationDate => out.push_str(&iso_date(node.ctime)),
-        Live::DisplayName => out.push_str(&escape(&node.name)),
+        Live::CreationDate => push_iso_date(out, node.ctime),
+        Live::DisplayName => push_escaped(out, node.name),
         Live::QuotaUsed if dir => {
             let _ = write!(out, "{}", node.size);
         }
@@ -423,13 +509,13 @@ fn write_live(
         Live::OcFileId => {
             let _ = write!(out, "{}", node.id);
         }
-        Live::OcPermissions => out.push_str(permissions(node)),
+        Live::OcPermissions => out.push_str(permissions(dir)),
         Live::OcSize => {
             let _ = write!(out, "{}", node.size);
         }
         Live::OcFavorite => out.push(if node.favorite { '1' } else { '0' }),
-        Live::OcOwnerId => out.push_str(&escape(&node.owner)),
-        Live::OcOwnerDisplayName => out.push_str(&escape(&pc.owner_display)),
+        Live::OcOwnerId => push_escaped(out, node.owner),
+        Live::OcOwnerDisplayName => push_escaped(out, &pc.owner_display),
         Live::OcShareTypes | Live::NcMountType => {}
         Live::OcDataFingerprint if node.id == pc.root_id => {}
         Live::OcComments => out.push('0'),
@@ -450,7 +536,7 @@ fn write_live(
 pub fn write_prepared(
     out: &mut String,
     href: &str,
-    node: &Node,
+    node: &NodeView<'_>,
     prep: &Prepared,
     pc: &PropCtx,
     dead: &[(String, String)],

@@ -18,17 +18,28 @@ const MAX_DEPTH: usize = 64;
 
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '&' => o.push_str("&amp;"),
-            '"' => o.push_str("&quot;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => o.push(c),
-        }
-    }
+    push_escaped(&mut o, s);
     o
+}
+
+/// Appends `s` escaped for XML text or attribute values (control characters XML 1.0 cannot
+/// carry are dropped). Copies runs of plain bytes at once: most names need no escaping.
+pub fn push_escaped(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'"' => "&quot;",
+            b if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        out.push_str(rep);
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
 }
 
 /// A parsed element: namespace, local name, attributes (Clark-named), children and text.
@@ -234,14 +245,22 @@ pub fn split_clark(clark: &str) -> (&str, &str) {
 }
 
 /// Percent-encodes each path segment (keeping `/`), as Nextcloud clients expect hrefs.
+const PATH_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 pub fn encode_path(path: &str) -> String {
-    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'/')
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(path, SET).to_string()
+    percent_encoding::utf8_percent_encode(path, PATH_SET).to_string()
+}
+
+/// Appends `path` percent-encoded as `encode_path` does.
+pub fn push_encoded_path(out: &mut String, path: &str) {
+    for part in percent_encoding::utf8_percent_encode(path, PATH_SET) {
+        out.push_str(part);
+    }
 }
 
 #[cfg(test)]

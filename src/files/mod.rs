@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobRef, BlobStore, LocalBlobs, Staged, Written, inline};
 use crate::store::{self, Store, StoreError};
-pub use model::{Kind, Node};
+pub use model::{Kind, Node, NodeView};
 pub use tree::record_key;
 use tree::{Reader, Tx, now_secs};
 pub use uploads::{Chunk, Upload};
@@ -149,6 +149,21 @@ impl Files {
         Ok(self
             .store
             .read(|tx| Reader::new(tx)?.children(parent, after, limit))?)
+    }
+
+    /// Visits up to `limit` children of `parent` after the name `after`, in name order, each
+    /// read in place inside one read transaction (keep `f` quick: it holds the transaction);
+    /// returns the last name visited, to page on from.
+    pub fn visit_children(
+        &self,
+        parent: u64,
+        after: Option<&str>,
+        limit: usize,
+        f: impl FnMut(&NodeView<'_>),
+    ) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .read(|tx| Reader::new(tx)?.visit_children(parent, after, limit, f))?)
     }
 
     /// Quota of `uid`: (used bytes, available bytes or None when unlimited).

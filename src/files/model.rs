@@ -110,55 +110,130 @@ impl<'a> Cursor<'a> {
         Some(self.take(1)?[0])
     }
     /// `Some(None)` for an absent string, `None` for a malformed record.
-    fn str(&mut self) -> Option<Option<String>> {
+    fn str(&mut self) -> Option<Option<&'a str>> {
         let len = match self.u8()? {
             255 => return Some(None),
             254 => usize::try_from(u32::from_le_bytes(self.take(4)?.try_into().ok()?)).ok()?,
             n => usize::from(n),
         };
-        let bytes = self.take(len)?;
-        Some(Some(std::str::from_utf8(bytes).ok()?.to_owned()))
+        Some(Some(std::str::from_utf8(self.take(len)?).ok()?))
+    }
+}
+
+/// A node record read in place, without copying its strings: what a listing renders (a
+/// 10,000-entry PROPFIND would otherwise make 70,000 small allocations).
+#[derive(Debug, Clone, Copy)]
+pub struct NodeView<'a> {
+    pub id: u64,
+    pub parent: u64,
+    pub owner: &'a str,
+    pub name: &'a str,
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: i64,
+    pub ctime: i64,
+    pub upload_time: i64,
+    pub etag: &'a str,
+    pub blob: Option<&'a str>,
+    pub sha1: Option<&'a str>,
+    pub client_checksum: Option<&'a str>,
+    pub content_type: &'a str,
+    pub favorite: bool,
+    pub inline: bool,
+}
+
+impl<'a> NodeView<'a> {
+    /// Reads a version-2 record body; `None` when it is malformed.
+    pub fn parse(body: &'a [u8]) -> Option<NodeView<'a>> {
+        let mut c = Cursor(body);
+        let (id, parent, size) = (c.u64()?, c.u64()?, c.u64()?);
+        let (mtime, ctime, upload_time) = (c.i64()?, c.i64()?, c.i64()?);
+        let kind = match c.u8()? {
+            0 => Kind::File,
+            1 => Kind::Dir,
+            _ => return None,
+        };
+        let flags = c.u8()?;
+        let owner = c.str()??;
+        let name = c.str()??;
+        let etag = c.str()??;
+        let content_type = c.str()??;
+        let (blob, sha1, client_checksum) = (c.str()?, c.str()?, c.str()?);
+        c.0.is_empty().then_some(NodeView {
+            id,
+            parent,
+            owner,
+            name,
+            kind,
+            size,
+            mtime,
+            ctime,
+            upload_time,
+            etag,
+            blob,
+            sha1,
+            client_checksum,
+            content_type,
+            favorite: flags & 1 != 0,
+            inline: flags & 2 != 0,
+        })
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.kind == Kind::Dir
+    }
+
+    pub fn to_node(&self) -> Node {
+        Node {
+            id: self.id,
+            parent: self.parent,
+            owner: self.owner.to_owned(),
+            name: self.name.to_owned(),
+            kind: self.kind,
+            size: self.size,
+            mtime: self.mtime,
+            ctime: self.ctime,
+            upload_time: self.upload_time,
+            etag: self.etag.to_owned(),
+            blob: self.blob.map(str::to_owned),
+            sha1: self.sha1.map(str::to_owned),
+            client_checksum: self.client_checksum.map(str::to_owned),
+            content_type: self.content_type.to_owned(),
+            favorite: self.favorite,
+            inline: self.inline,
+        }
     }
 }
 
 fn decode_v2(body: &[u8]) -> Option<Node> {
-    let mut c = Cursor(body);
-    let (id, parent, size) = (c.u64()?, c.u64()?, c.u64()?);
-    let (mtime, ctime, upload_time) = (c.i64()?, c.i64()?, c.i64()?);
-    let kind = match c.u8()? {
-        0 => Kind::File,
-        1 => Kind::Dir,
-        _ => return None,
-    };
-    let flags = c.u8()?;
-    let owner = c.str()??;
-    let name = c.str()??;
-    let etag = c.str()??;
-    let content_type = c.str()??;
-    let (blob, sha1, client_checksum) = (c.str()?, c.str()?, c.str()?);
-    c.0.is_empty().then_some(Node {
-        id,
-        parent,
-        owner,
-        name,
-        kind,
-        size,
-        mtime,
-        ctime,
-        upload_time,
-        etag,
-        blob,
-        sha1,
-        client_checksum,
-        content_type,
-        favorite: flags & 1 != 0,
-        inline: flags & 2 != 0,
-    })
+    NodeView::parse(body).map(|v| v.to_node())
 }
 
 impl Node {
     pub fn is_dir(&self) -> bool {
         self.kind == Kind::Dir
+    }
+
+    /// The same node as a view (renderers take views, so listings need not copy records).
+    pub fn view(&self) -> NodeView<'_> {
+        NodeView {
+            id: self.id,
+            parent: self.parent,
+            owner: &self.owner,
+            name: &self.name,
+            kind: self.kind,
+            size: self.size,
+            mtime: self.mtime,
+            ctime: self.ctime,
+            upload_time: self.upload_time,
+            etag: &self.etag,
+            blob: self.blob.as_deref(),
+            sha1: self.sha1.as_deref(),
+            client_checksum: self.client_checksum.as_deref(),
+            content_type: &self.content_type,
+            favorite: self.favorite,
+            inline: self.inline,
+        }
     }
 }
 

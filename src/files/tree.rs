@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Files, FilesError, Kind, Node, Result};
+use super::{Files, FilesError, Kind, Node, NodeView, Result};
 use crate::blobs::{BlobRef, Written, inline};
 use crate::store::{self, ReadTx, StoreError, WriteTx};
 
@@ -104,6 +104,46 @@ impl Reader {
             out.len() < limit
         })?;
         Ok(out)
+    }
+}
+
+impl Reader {
+    /// Visits up to `limit` children of `parent` after the name `after`, in name order,
+    /// reading each record in place; returns the last name visited (to page on from).
+    pub fn visit_children(
+        &self,
+        parent: u64,
+        after: Option<&str>,
+        limit: usize,
+        mut f: impl FnMut(&NodeView<'_>),
+    ) -> Result<Option<String>, StoreError> {
+        let prefix = format!("{parent:016x}\0");
+        let after = after.map(|a| format!("{prefix}{a}"));
+        let (mut seen, mut last) = (0, None::<String>);
+        self.nodes
+            .scan_bytes(&prefix, after.as_deref(), |key, bytes| {
+                let name = &key[prefix.len()..];
+                match bytes.split_first() {
+                    Some((&v, body)) if v == <Node as store::Record>::VERSION => {
+                        match NodeView::parse(body) {
+                            Some(v) => f(&v),
+                            None => {
+                                return Err(StoreError::Corrupt {
+                                    table: "parentid_name_node",
+                                    key: key.to_owned(),
+                                    reason: "malformed node record".into(),
+                                });
+                            }
+                        }
+                    }
+                    // An older record version: decoded the slow way.
+                    _ => f(&self.nodes.decode(key, bytes)?.view()),
+                }
+                last = Some(name.to_owned());
+                seen += 1;
+                Ok(seen < limit)
+            })?;
+        Ok(last)
     }
 }
 

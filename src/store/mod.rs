@@ -164,6 +164,37 @@ pub struct Opened<'a, V> {
 }
 
 impl<V: Record> Opened<'_, V> {
+    /// Like `scan`, but lends each stored value (version byte first) instead of decoding it.
+    pub fn scan_bytes(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        mut f: impl FnMut(&str, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let range = match after {
+            Some(a) => self
+                .t
+                .range::<&str>((Bound::Excluded(a), Bound::Unbounded))?,
+            None => self
+                .t
+                .range::<&str>((Bound::Included(prefix), Bound::Unbounded))?,
+        };
+        for entry in range {
+            let (k, v) = entry?;
+            let key = k.value();
+            if !key.starts_with(prefix) || !f(key, v.value())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes a value lent by `scan_bytes`.
+    pub fn decode(&self, key: &str, bytes: &[u8]) -> Result<V> {
+        self.table.decode(key, bytes)
+    }
+
     pub fn get(&self, key: &str) -> Result<Option<V>> {
         match self.t.get(key)? {
             Some(v) => self.table.decode(key, v.value()).map(Some),
