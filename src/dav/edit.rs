@@ -61,7 +61,7 @@ pub async fn delete(ctx: Ctx, req: Req) -> DavResult {
         .delete(&ctx.actor, &req.uid, &req.segs)
         .await?;
     ctx.app.locks.forget_subtree(&req.uid, &req.segs);
-    let mut r = http::Response::new(response::empty());
+    let mut r = response::with_room(response::empty(), 8);
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)
 }

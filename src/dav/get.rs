@@ -26,7 +26,7 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
     }
     let etag = format!("\"{}\"", node.etag);
     if let Some(status) = preconditions(&ctx, &node, &etag) {
-        let mut r = http::Response::new(response::empty());
+        let mut r = response::with_room(response::empty(), 8);
         *r.status_mut() = status;
         common_headers(&mut r, &ctx, &node, &etag);
         return Ok(r);
@@ -62,7 +62,8 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
             count,
         ))
     };
-    let mut r = http::Response::new(body);
+    // Ours, and those `http::server` adds to every answer.
+    let mut r = response::with_room(body, 16);
     *r.status_mut() = status;
     common_headers(&mut r, &ctx, &node, &etag);
     let h = r.headers_mut();

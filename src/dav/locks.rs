@@ -420,7 +420,7 @@ pub async fn unlock(ctx: Ctx, req: Req) -> DavResult {
         return Err(DavError::forbidden("This lock belongs to someone else"));
     }
     g.remove(i);
-    let mut r = http::Response::new(response::empty());
+    let mut r = response::with_room(response::empty(), 8);
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)
 }

@@ -119,7 +119,7 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
 }
 
 pub fn multistatus(body: crate::http::Body) -> Resp {
-    let mut r = http::Response::new(body);
+    let mut r = response::with_room(body, 4);
     *r.status_mut() = StatusCode::MULTI_STATUS;
     // Exactly this string: the desktop client 3.7 accepts no other (protocol notes, trap 1).
     response::set_header(

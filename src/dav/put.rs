@@ -114,7 +114,7 @@ pub fn write_response(
     mtime_sent: bool,
     ctime_sent: bool,
 ) -> Resp {
-    let mut r = http::Response::new(response::empty());
+    let mut r = response::with_room(response::empty(), 8);
     *r.status_mut() = status;
     let etag = format!("\"{}\"", node.etag);
     response::set_header(&mut r, header::ETAG, &etag);

@@ -32,7 +32,7 @@ pub async fn handle(mut ctx: Ctx, uid: String, path: &str) -> DavResult {
                 check_quota(&ctx, &uid, t)?;
             }
             files.upload_create(&ctx.actor, &uid, id, total)?;
-            let mut r = http::Response::new(response::empty());
+            let mut r = response::with_room(response::empty(), 8);
             *r.status_mut() = StatusCode::CREATED;
             Ok(r)
         }
@@ -60,7 +60,7 @@ pub async fn handle(mut ctx: Ctx, uid: String, path: &str) -> DavResult {
                 }
                 Err(e) => Err(e.into()),
                 Ok(()) => {
-                    let mut r = http::Response::new(response::empty());
+                    let mut r = response::with_room(response::empty(), 8);
                     *r.status_mut() = StatusCode::CREATED;
                     Ok(r)
                 }
@@ -95,7 +95,7 @@ pub async fn handle(mut ctx: Ctx, uid: String, path: &str) -> DavResult {
             if !files.upload_abort(&ctx.actor, &uid, id).await? {
                 return Err(DavError::not_found("No such upload"));
             }
-            let mut r = http::Response::new(response::empty());
+            let mut r = response::with_room(response::empty(), 8);
             *r.status_mut() = StatusCode::NO_CONTENT;
             Ok(r)
         }
@@ -106,7 +106,7 @@ pub async fn handle(mut ctx: Ctx, uid: String, path: &str) -> DavResult {
             {
                 return Err(DavError::not_found("No such chunk"));
             }
-            let mut r = http::Response::new(response::empty());
+            let mut r = response::with_room(response::empty(), 8);
             *r.status_mut() = StatusCode::NO_CONTENT;
             Ok(r)
         }
