@@ -2,6 +2,7 @@
 //! and never changed (`DATA/blobs/tmp` only holds leftovers of older versions).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
@@ -89,20 +90,19 @@ impl LocalBlobs {
         limit: u64,
         stage: bool,
     ) -> Result<(Written, Staged), BlobError> {
-        // Content is gathered in 1 MiB batches, each hashed here and written in one blocking
-        // step, so a large upload costs a thread hop per MiB (not per 64 KiB), and a small
-        // one exactly one: create, write, fsync. Hashing here rather than in the blocking
-        // step lets the SHA-1 of one batch run while the previous one is written (measured:
-        // hashing and writing in the same step made the step the bottleneck).
+        // Content is gathered in 1 MiB batches; each is hashed and written off the runtime, by
+        // two blocking steps side by side, while the next batch is read: reading, hashing and
+        // writing then overlap (measured: hashing and writing in one step, or hashing on the
+        // async worker, made that step the bottleneck of a large upload). A small upload (one
+        // batch) is hashed here and costs exactly one hop: create, write, fsync.
         const BATCH: usize = 1024 * 1024;
         let id = new_blob_id();
         let dest = self.path_of(&id)?;
         let mut size = 0u64;
-        // Two buffers: while one is written (off the runtime), the next is read and hashed.
-        let mut pending: Option<BatchJob> = None;
+        let mut pending: Option<InFlight> = None;
         let mut state: Option<WriteState> = None;
+        let mut hasher = Some(Sha1::new());
         let mut spare: Vec<u8> = Vec::with_capacity(BATCH);
-        let mut hasher = Sha1::new();
         let result: Result<WriteState, BlobError> = async {
             loop {
                 let mut buf = std::mem::take(&mut spare);
@@ -117,21 +117,37 @@ impl LocalBlobs {
                 if size > limit {
                     return Err(BlobError::TooLarge { limit });
                 }
-                hasher.update(&buf);
                 let first = state.is_none() && pending.is_none();
                 if let Some(p) = pending.take() {
-                    let (st, emptied) = joined(p.await)?;
-                    state = Some(st);
-                    spare = emptied;
+                    let (st, h, emptied) = p.finish().await?;
+                    (state, hasher) = (Some(st), Some(h));
+                    spare = emptied.unwrap_or_default();
                 }
                 let end = match (eof, stage && first) {
                     (false, _) => End::No,
                     (true, true) => End::Later,
                     (true, false) => End::Sync,
                 };
-                let job = write_batch(state.take(), buf, dest.clone(), end);
+                let mut h = hasher.take().unwrap_or_default();
+                if eof && first {
+                    h.update(&buf);
+                    hasher = Some(h);
+                    return joined(
+                        write_batch(state.take(), Arc::new(buf), dest.clone(), end).await,
+                    );
+                }
+                let buf = Arc::new(buf);
+                let shared = buf.clone();
+                let hash = tokio::task::spawn_blocking(move || {
+                    h.update(&shared[..]);
+                    h
+                });
+                let write = write_batch(state.take(), buf.clone(), dest.clone(), end);
+                let job = InFlight { write, hash, buf };
                 if eof {
-                    return Ok(joined(job.await)?.0);
+                    let (st, h, _) = job.finish().await?;
+                    hasher = Some(h);
+                    return Ok(st);
                 }
                 pending = Some(job);
                 if spare.capacity() == 0 {
@@ -144,7 +160,7 @@ impl LocalBlobs {
             Ok(st) => st,
             Err(e) => {
                 if let Some(p) = pending.take() {
-                    let _ = p.await;
+                    let _ = p.finish().await;
                 }
                 drop(state);
                 // Nothing refers to the blob yet: whatever part of it exists goes.
@@ -154,6 +170,7 @@ impl LocalBlobs {
         };
         let WriteState { file, .. } = done;
         let sha1 = hasher
+            .unwrap_or_default()
             .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -254,14 +271,38 @@ fn make_durable(f: &std::fs::File, shard: &Path) -> std::io::Result<()> {
     std::fs::File::open(shard)?.sync_all()
 }
 
-/// A batch being written: yields the state and the emptied buffer.
-type BatchJob = tokio::task::JoinHandle<std::io::Result<(WriteState, Vec<u8>)>>;
+/// A batch being written.
+type BatchJob = tokio::task::JoinHandle<std::io::Result<WriteState>>;
 
 fn joined(
-    r: Result<std::io::Result<(WriteState, Vec<u8>)>, tokio::task::JoinError>,
-) -> Result<(WriteState, Vec<u8>), BlobError> {
+    r: Result<std::io::Result<WriteState>, tokio::task::JoinError>,
+) -> Result<WriteState, BlobError> {
     r.map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
         .map_err(BlobError::Io)
+}
+
+/// A batch being hashed and written side by side.
+struct InFlight {
+    write: BatchJob,
+    hash: tokio::task::JoinHandle<Sha1>,
+    buf: Arc<Vec<u8>>,
+}
+
+impl InFlight {
+    /// Waits for both steps; yields the state, the hash so far and the buffer for reuse.
+    async fn finish(self) -> Result<(WriteState, Sha1, Option<Vec<u8>>), BlobError> {
+        let written = joined(self.write.await);
+        let hashed = self
+            .hash
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())));
+        let (st, h) = (written?, hashed?);
+        let buf = Arc::try_unwrap(self.buf).ok().map(|mut b| {
+            b.clear();
+            b
+        });
+        Ok((st, h, buf))
+    }
 }
 
 /// Writes one batch off the runtime (creating the blob's file with the first);
@@ -271,7 +312,7 @@ fn joined(
 /// commit per upload.)
 fn write_batch(
     state: Option<WriteState>,
-    mut buf: Vec<u8>,
+    buf: Arc<Vec<u8>>,
     dest: std::path::PathBuf,
     end: End,
 ) -> BatchJob {
@@ -299,13 +340,12 @@ fn write_batch(
             writeback::start(file, st.written, buf.len() as u64);
         }
         st.written += buf.len() as u64;
-        buf.clear();
         if end == End::Sync
             && let Some(f) = st.file.take()
         {
             make_durable(&f, dest.parent().unwrap_or(Path::new(".")))?;
         }
-        Ok((st, buf))
+        Ok(st)
     })
 }
 
