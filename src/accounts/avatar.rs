@@ -35,7 +35,6 @@ impl Accounts {
             sha1: written.sha1.clone(),
             owner: format!("avatar:{uid}"),
             created_ms: now_ms(),
-            inline: false,
         };
         let old = self.store.write(|tx| {
             let mut u = tx

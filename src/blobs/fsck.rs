@@ -60,20 +60,60 @@ impl FsckReport {
     }
 }
 
-/// Size and SHA-1 of content kept inline (`NotFound` when it is not there).
-fn inline_sha1(store: &Store, id: &str) -> std::io::Result<(u64, String)> {
-    let found = store
-        .read(|tx| {
-            tx.open_raw(&store::BLOBID_DATA)?.with(id, |data| {
-                let sum: [u8; 20] = Sha1::digest(data).into();
-                (
-                    data.len() as u64,
-                    sum.iter().map(|b| format!("{b:02x}")).collect(),
-                )
-            })
+/// Content kept inline (`inline`) against the nodes that point at it: each such node's
+/// content must be there with its size and SHA-1; content no node points at is returned (fsck
+/// reports it with the orphans, `--repair` removes it). Node and content are written in one
+/// transaction, so either finding means a bug or a damaged store, never an interrupted write.
+fn check_inline(store: &Store, report: &mut FsckReport) -> Result<Vec<String>, BlobError> {
+    let mut pointed = std::collections::HashSet::new();
+    store.read(|tx| {
+        let data = tx.open_raw(&store::BLOBID_DATA)?;
+        let mut failed = None;
+        tx.scan(
+            &store::PARENTID_NAME_NODE,
+            "",
+            |_, n: crate::files::Node| {
+                let Some(id) = n.blob.as_deref().filter(|_| n.inline) else {
+                    return true;
+                };
+                report.blobs_checked += 1;
+                pointed.insert(id.to_owned());
+                let found = data.with(id, |d| {
+                    let sum: [u8; 20] = Sha1::digest(d).into();
+                    let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+                    (d.len() as u64, hex)
+                });
+                match found {
+                    Err(e) => {
+                        failed = Some(e);
+                        return false;
+                    }
+                    Ok(None) => report
+                        .missing
+                        .push((id.to_owned(), format!("file:{}", n.id))),
+                    Ok(Some((size, sum))) if size != n.size || Some(&sum) != n.sha1.as_ref() => {
+                        report.corrupt.push((
+                            id.to_owned(),
+                            format!("{size} bytes with sha1 {sum}, expected {} bytes", n.size),
+                        ));
+                    }
+                    Ok(Some(_)) => {}
+                }
+                true
+            },
+        )?;
+        failed.map_or(Ok(()), Err)
+    })?;
+    let mut stray = Vec::new();
+    store.read(|tx| {
+        tx.scan_raw(&store::BLOBID_DATA, "", None, |id, _| {
+            if !pointed.contains(id) {
+                stray.push(id.to_owned());
+            }
+            true
         })
-        .map_err(std::io::Error::other)?;
-    found.ok_or_else(|| std::io::ErrorKind::NotFound.into())
+    })?;
+    Ok(stray)
 }
 
 fn sha1_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
@@ -111,12 +151,7 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
     for (id, r) in &refs {
         report.blobs_checked += 1;
         known.insert(id.clone());
-        let checked = if r.inline {
-            inline_sha1(store, id)
-        } else {
-            sha1_file(&blobs.path_of(id)?)
-        };
-        match checked {
+        match sha1_file(&blobs.path_of(id)?) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 report.missing.push((id.clone(), r.owner.clone()))
             }
@@ -136,14 +171,23 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
             report.orphans.push(id);
         }
     }
+    let disk_orphans = report.orphans.len();
+    let stray_inline = check_inline(store, &mut report)?;
+    report.orphans.extend(stray_inline.iter().cloned());
     let temps: Vec<_> = std::fs::read_dir(blobs.tmp_dir())?
         .filter_map(Result::ok)
         .collect();
     report.temp_files = temps.len();
     if repair {
-        for id in &report.orphans {
+        for id in &report.orphans[..disk_orphans] {
             std::fs::remove_file(blobs.path_of(id)?)?;
         }
+        store.write(|tx| {
+            for id in &stray_inline {
+                super::inline::delete(tx, id)?;
+            }
+            Ok::<_, BlobError>(())
+        })?;
         for t in temps {
             let _ = std::fs::remove_file(t.path());
         }
@@ -231,7 +275,6 @@ mod tests {
                 sha1: w.sha1.clone(),
                 owner: "avatar:nobody".into(),
                 created_ms: 0,
-                inline: false,
             };
             put_ref(&store, &w.id, &r);
         }
@@ -258,6 +301,60 @@ mod tests {
         assert!(after.missing.is_empty() && after.orphans.is_empty());
         // Damage is reported, never "repaired" by deleting the family's data.
         assert_eq!(after.corrupt.len(), 1);
+    }
+
+    /// Content kept inline is checked against its node; content nothing points at is an
+    /// orphan that `--repair` removes.
+    #[tokio::test]
+    async fn checks_inline_content_against_its_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(&dir.path().join("db.redb")).unwrap());
+        let blobs = std::sync::Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
+        let files = crate::files::Files::new(store.clone(), blobs.clone());
+        let alice = crate::accounts::Actor::User(crate::accounts::Principal {
+            uid: "alice".into(),
+            is_admin: false,
+            via: crate::accounts::AuthMethod::Password,
+        });
+        let opts = crate::files::PutOptions {
+            expected_length: Some(5),
+            ..Default::default()
+        };
+        let put = files
+            .put(
+                &alice,
+                "alice",
+                &["a.txt".into()],
+                None,
+                &b"hello"[..],
+                opts,
+            )
+            .await
+            .unwrap();
+        assert!(put.node.inline);
+        let clean = fsck(&store, &blobs, false).unwrap();
+        assert!(
+            clean.is_clean() && clean.blobs_checked == 1,
+            "{}",
+            clean.render()
+        );
+
+        let id = put.node.blob.clone().unwrap();
+        store
+            .write(|tx| {
+                super::super::inline::put(tx, &id, b"jello")?;
+                super::super::inline::put(tx, "0123456789abcdef0123456789abcdef", b"stray")
+            })
+            .unwrap();
+        let report = fsck(&store, &blobs, false).unwrap();
+        assert_eq!(report.corrupt.len(), 1, "{}", report.render());
+        assert_eq!(
+            report.orphans,
+            vec!["0123456789abcdef0123456789abcdef".to_owned()]
+        );
+        fsck(&store, &blobs, true).unwrap();
+        let after = fsck(&store, &blobs, false).unwrap();
+        assert!(after.orphans.is_empty() && after.corrupt.len() == 1);
     }
 
     #[tokio::test]

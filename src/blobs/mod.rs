@@ -40,9 +40,6 @@ pub struct BlobRef {
     /// Who refers to it, e.g. `avatar:alice`; lets fsck --repair clear the referrer.
     pub owner: String,
     pub created_ms: u64,
-    /// The content is in the metadata store (`inline`), not in a file.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub inline: bool,
 }
 impl Record for BlobRef {}
 

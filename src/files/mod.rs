@@ -373,27 +373,29 @@ impl Files {
                         (n, None, true)
                     }
                 };
-                tx.put(
-                    &store::BLOBID_REF,
-                    &written.id,
-                    &BlobRef {
-                        size: written.size,
-                        sha1: written.sha1.clone(),
-                        owner: format!("file:{}", node.id),
-                        created_ms: crate::accounts::now_ms(),
-                        inline: small.is_some(),
-                    },
-                )?;
+                // Blob files have a reference for fsck and the orphan sweep; inline content
+                // lives and dies with its node in the same transactions.
+                if small.is_none() {
+                    tx.put(
+                        &store::BLOBID_REF,
+                        &written.id,
+                        &BlobRef {
+                            size: written.size,
+                            sha1: written.sha1.clone(),
+                            owner: format!("file:{}", node.id),
+                            created_ms: crate::accounts::now_ms(),
+                        },
+                    )?;
+                }
                 // Replaced content: inline content goes with this transaction, a file after it.
                 let old_file = match old_blob {
-                    Some((old, was_inline)) => {
+                    Some((old, true)) => {
+                        inline::delete(tx, &old)?;
+                        None
+                    }
+                    Some((old, false)) => {
                         tx.delete(&store::BLOBID_REF, &old)?;
-                        if was_inline {
-                            inline::delete(tx, &old)?;
-                            None
-                        } else {
-                            Some(old)
-                        }
+                        Some(old)
                     }
                     None => None,
                 };

@@ -311,10 +311,10 @@ pub fn remove_subtree(tx: &WriteTx, top: &Node) -> Result<Vec<String>> {
             tx.delete(&store::NODEID_PROP_VALUE, &k)?;
         }
         if let Some(b) = &n.blob {
-            tx.delete(&store::BLOBID_REF, b)?;
             if n.inline {
                 inline::delete(tx, b)?;
             } else {
+                tx.delete(&store::BLOBID_REF, b)?;
                 blobs.push(b.clone());
             }
         }
@@ -406,19 +406,6 @@ pub fn apply_copy(
         n.client_checksum.clone_from(&src.client_checksum);
         n.inline = inline_copy.is_some();
         put_node(tx, &n)?;
-        if let Some(id) = &inline_copy {
-            tx.put(
-                &store::BLOBID_REF,
-                id,
-                &BlobRef {
-                    size: src.size,
-                    sha1: src.sha1.clone().unwrap_or_default(),
-                    owner: format!("file:{}", n.id),
-                    created_ms: crate::accounts::now_ms(),
-                    inline: true,
-                },
-            )?;
-        }
         if let Some(w) = copy {
             tx.put(
                 &store::BLOBID_REF,
@@ -428,7 +415,6 @@ pub fn apply_copy(
                     sha1: w.sha1.clone(),
                     owner: format!("file:{}", n.id),
                     created_ms: crate::accounts::now_ms(),
-                    inline: false,
                 },
             )?;
         }

@@ -131,7 +131,6 @@ impl Files {
             sha1: written.sha1.clone(),
             owner: format!("upload:{uid}/{id}"),
             created_ms: now_ms(),
-            inline: false,
         };
         let ck = format!("{}\0{name}", key(uid, id));
         let old = self.store.write(|tx| {
