@@ -12,10 +12,10 @@ use crate::http::{Ctx, Resp, response};
 const SMALL: u64 = 256 * 1024;
 
 pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
-    let node = ctx
+    let (node, inline) = ctx
         .app
         .files
-        .lookup(&ctx.actor, &req.uid, &req.segs)?
+        .lookup_for_read(&ctx.actor, &req.uid, &req.segs)?
         .ok_or_else(|| DavError::not_found("File not found"))?;
     if node.is_dir() {
         return Err(DavError::new(
@@ -53,6 +53,9 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
     };
     let body = if ctx.method == http::Method::HEAD || count == 0 {
         response::empty()
+    } else if let Some(content) = inline.filter(|c| c.len() as u64 == len) {
+        let (from, to) = (start as usize, (start + count) as usize);
+        response::full(content.slice(from..to))
     } else if count <= SMALL {
         response::full(ctx.app.files.read_small(&node, start, count).await?)
     } else {

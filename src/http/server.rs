@@ -263,6 +263,7 @@ async fn handle(app: Arc<App>, peer: IpAddr, https: bool, mut req: Request<Incom
     {
         req.headers_mut().insert(header::HOST, v);
     }
+    let app_json_log = app.config.log.format == "json";
     let started = Instant::now();
     let request_id = random_token(20);
     let method = req.method().clone();
@@ -323,6 +324,7 @@ async fn handle(app: Arc<App>, peer: IpAddr, https: bool, mut req: Request<Incom
         path: redact_path(&raw_path),
         status: resp.status().as_u16(),
         started,
+        json: app_json_log,
     };
     resp.map(|b| logged::LoggedBody::new(b, line).boxed_unsync())
 }

@@ -18,6 +18,8 @@ pub struct RequestLine {
     pub path: String,
     pub status: u16,
     pub started: Instant,
+    /// JSON logs get the fields one by one; text logs get the line written in one go.
+    pub json: bool,
 }
 
 pub struct LoggedBody {
@@ -74,6 +76,19 @@ impl Drop for LoggedBody {
         let ms = (l.started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
         // A body the client stopped reading (or a connection that broke) is marked.
         let done = self.complete || self.inner.is_end_stream();
+        if !l.json {
+            // The same text the fields would give, formatted here at once: tracing's field
+            // visitors were most of a logged request's cost (perf, 4 KiB GETs under wrk).
+            use std::fmt::Write;
+            let mut line = String::with_capacity(160 + l.path.len());
+            let _ = write!(
+                line,
+                "id={} peer={} user={} method={} path={} status={} bytes={} ms={ms} complete={done}",
+                l.id, l.peer, l.user, l.method, l.path, l.status, self.bytes
+            );
+            tracing::info!(target: "hearth::request", "{line}");
+            return;
+        }
         tracing::info!(
             target: "hearth::request",
             id = %l.id,
