@@ -155,9 +155,7 @@ impl Files {
         match found {
             Some(n) => Ok(n),
             // No root yet: made on first use, and it has nothing in it.
-            None => Ok(self
-                .lookup(actor, uid, segs)?
-                .map(|n| (n, None))),
+            None => Ok(self.lookup(actor, uid, segs)?.map(|n| (n, None))),
         }
     }
 

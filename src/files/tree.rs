@@ -76,16 +76,19 @@ impl Tx for WriteTx {
 
 /// The tree's tables opened once in a read transaction, for the several lookups of a walk
 /// or a listing.
-pub struct Reader {
+pub struct Reader<'a> {
+    tx: &'a ReadTx,
     nodes: store::Opened<'static, Node>,
-    keys: store::OpenedRaw,
+    /// Opened on first use: path walks and listings never need it.
+    keys: std::cell::RefCell<Option<store::OpenedRaw>>,
 }
 
-impl Reader {
-    pub fn new(tx: &ReadTx) -> Result<Reader, StoreError> {
+impl<'a> Reader<'a> {
+    pub fn new(tx: &'a ReadTx) -> Result<Reader<'a>, StoreError> {
         Ok(Reader {
+            tx,
             nodes: tx.open(&store::PARENTID_NAME_NODE)?,
-            keys: tx.open_raw(&store::NODEID_NODEKEY)?,
+            keys: std::cell::RefCell::new(None),
         })
     }
 
@@ -107,7 +110,7 @@ impl Reader {
     }
 }
 
-impl Reader {
+impl Reader<'_> {
     /// Visits up to `limit` children of `parent` after the name `after`, in name order,
     /// reading each record in place; returns the last name visited (to page on from).
     pub fn visit_children(
@@ -147,17 +150,22 @@ impl Reader {
     }
 }
 
-impl Tx for Reader {
+impl Tx for Reader<'_> {
     fn record(&self, key: &str) -> Result<Option<Node>, StoreError> {
         self.nodes.get(key)
     }
     fn key_of(&self, id: u64) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .keys
-            .with(&node_key(id), |k| {
-                std::str::from_utf8(k).ok().map(str::to_owned)
-            })?
-            .flatten())
+        let mut keys = self.keys.borrow_mut();
+        if keys.is_none() {
+            *keys = Some(self.tx.open_raw(&store::NODEID_NODEKEY)?);
+        }
+        let Some(k) = keys.as_ref() else {
+            return Ok(None);
+        };
+        Ok(k.with(&node_key(id), |k| {
+            std::str::from_utf8(k).ok().map(str::to_owned)
+        })?
+        .flatten())
     }
 }
 

@@ -86,7 +86,7 @@ impl Drop for LoggedBody {
                 "id={} peer={} user={} method={} path={} status={} bytes={} ms={ms} complete={done}",
                 l.id, l.peer, l.user, l.method, l.path, l.status, self.bytes
             );
-            tracing::info!(target: "hearth::request", "{line}");
+            crate::telemetry::request_line(&line);
             return;
         }
         tracing::info!(
