@@ -63,7 +63,7 @@ fn key_from(raw: Option<Vec<u8>>) -> Option<String> {
     raw.and_then(|k| String::from_utf8(k).ok())
 }
 
-impl Tx for WriteTx {
+impl Tx for WriteTx<'_> {
     fn record(&self, key: &str) -> Result<Option<Node>, StoreError> {
         self.get(&store::PARENTID_NAME_NODE, key)
     }

@@ -242,21 +242,24 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Queued>>) {
 /// All of `jobs` in one durable transaction; `Ok(false)` when one of them failed (then
 /// nothing was written).
 fn together(db: &Database, jobs: &mut [Box<dyn Queued>]) -> Result<bool, StoreError> {
-    let tx = WriteTx(db.begin_write()?);
-    for j in jobs.iter_mut() {
-        if !j.apply(&tx) {
-            return Ok(false);
+    let txn = db.begin_write()?;
+    {
+        let tx = WriteTx::new(&txn);
+        for j in jobs.iter_mut() {
+            if !j.apply(&tx) {
+                return Ok(false);
+            }
         }
     }
-    tx.0.commit()?;
+    txn.commit()?;
     Ok(true)
 }
 
 /// One job in its own durable transaction (kept only when the job succeeded).
 fn alone(db: &Database, job: &mut dyn Queued) -> Result<(), StoreError> {
-    let tx = WriteTx(db.begin_write()?);
-    if job.apply(&tx) {
-        tx.0.commit()?;
+    let txn = db.begin_write()?;
+    if job.apply(&WriteTx::new(&txn)) {
+        txn.commit()?;
     }
     Ok(())
 }

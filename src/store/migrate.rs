@@ -17,7 +17,7 @@ const OLD_PARENTID_NAME_NODEID: super::Table<u64> = super::Table::new("parentid_
 
 fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
     // Creating every table up front means read transactions never meet a missing table.
-    let t = &tx.0;
+    let t = tx.txn;
     t.open_table(tables::META)?;
     t.open_table(tables::USERID_USER.def)?;
     t.open_table(tables::GROUPID_GROUP.def)?;
@@ -34,7 +34,7 @@ fn v0_to_v1(tx: &super::WriteTx) -> Result<()> {
 
 /// The file tree and chunked uploads.
 fn v1_to_v2(tx: &super::WriteTx) -> Result<()> {
-    let t = &tx.0;
+    let t = tx.txn;
     t.open_table(OLD_USERID_ROOTID.def)?;
     t.open_table(OLD_NODEID_NODE.def)?;
     t.open_table(OLD_PARENTID_NAME_NODEID.def)?;
@@ -46,7 +46,7 @@ fn v1_to_v2(tx: &super::WriteTx) -> Result<()> {
 
 /// Calendars and address books.
 fn v2_to_v3(tx: &super::WriteTx) -> Result<()> {
-    let t = &tx.0;
+    let t = tx.txn;
     t.open_table(tables::USERID_KIND_URI_COLLECTION.def)?;
     t.open_table(tables::COLLID_URI_OBJECT.def)?;
     t.open_table(tables::COLLID_URI_DATA.def)?;
@@ -57,7 +57,7 @@ fn v2_to_v3(tx: &super::WriteTx) -> Result<()> {
 
 /// Notifications and calendar reminders.
 fn v3_to_v4(tx: &super::WriteTx) -> Result<()> {
-    let t = &tx.0;
+    let t = tx.txn;
     t.open_table(tables::USERID_NOTIFID_NOTIFICATION.def)?;
     t.open_table(tables::ALARMTIME_REMINDER.def)?;
     t.open_table(tables::COLLID_URI_ALARMKEYS.def)?;
@@ -67,12 +67,12 @@ fn v3_to_v4(tx: &super::WriteTx) -> Result<()> {
 
 /// The card search index, filled from the cards already stored.
 fn v4_to_v5(tx: &super::WriteTx) -> Result<()> {
-    tx.0.open_table(tables::COLLID_URI_CARDSEARCH.def)?;
+    tx.txn.open_table(tables::COLLID_URI_CARDSEARCH.def)?;
     let mut cards = Vec::new();
     {
         use redb::ReadableTable;
-        let objects = tx.0.open_table(tables::COLLID_URI_OBJECT.def)?;
-        let data = tx.0.open_table(tables::COLLID_URI_DATA.def)?;
+        let objects = tx.txn.open_table(tables::COLLID_URI_OBJECT.def)?;
+        let data = tx.txn.open_table(tables::COLLID_URI_DATA.def)?;
         for entry in objects.iter()? {
             let (k, v) = entry?;
             // Only vCards: their metadata names the component.
@@ -99,11 +99,11 @@ fn v4_to_v5(tx: &super::WriteTx) -> Result<()> {
 /// key range instead of a random lookup per entry. Ids, etags and everything else are kept.
 fn v5_to_v6(tx: &super::WriteTx) -> Result<()> {
     use redb::ReadableTable;
-    tx.0.open_table(tables::BLOBID_DATA.def)?;
+    tx.txn.open_table(tables::BLOBID_DATA.def)?;
     {
-        let old = tx.0.open_table(OLD_NODEID_NODE.def)?;
-        let mut nodes = tx.0.open_table(tables::PARENTID_NAME_NODE.def)?;
-        let mut keys = tx.0.open_table(tables::NODEID_NODEKEY.def)?;
+        let old = tx.txn.open_table(OLD_NODEID_NODE.def)?;
+        let mut nodes = tx.txn.open_table(tables::PARENTID_NAME_NODE.def)?;
+        let mut keys = tx.txn.open_table(tables::NODEID_NODEKEY.def)?;
         for entry in old.iter()? {
             let (k, v) = entry?;
             let node = OLD_NODEID_NODE.decode(k.value(), v.value())?;
@@ -118,14 +118,14 @@ fn v5_to_v6(tx: &super::WriteTx) -> Result<()> {
         OLD_USERID_ROOTID.name,
     ] {
         let def: redb::TableDefinition<'_, &str, &[u8]> = redb::TableDefinition::new(name);
-        tx.0.delete_table(def)?;
+        tx.txn.delete_table(def)?;
     }
     Ok(())
 }
 
 pub(super) fn run(store: &Store) -> Result<()> {
     store.write(|tx| {
-        let found = match tx.0.open_table(tables::META) {
+        let found = match tx.txn.open_table(tables::META) {
             Ok(t) => {
                 use redb::ReadableTable;
                 let v = t.get("schema_version")?.map(|v| v.value().to_owned());

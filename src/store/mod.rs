@@ -9,6 +9,7 @@ pub use commit::Expected;
 mod migrate;
 mod tables;
 
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -266,7 +267,13 @@ impl OpenedRaw {
         Ok(())
     }
 }
-pub struct WriteTx(redb::WriteTransaction);
+/// A write transaction as the closures of `Store::write` see it; tables stay open until it
+/// ends.
+pub struct WriteTx<'t> {
+    txn: &'t redb::WriteTransaction,
+    tables: RefCell<Vec<(String, Handle<'t>)>>,
+    meta: RefCell<Option<redb::Table<'t, &'static str, &'static str>>>,
+}
 
 impl Store {
     /// Opens (or creates) the database file and runs forward migrations, with redb's default
@@ -304,9 +311,9 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let tx = WriteTx(self.db.begin_write().map_err(StoreError::from)?);
-        let out = f(&tx)?;
-        tx.0.commit().map_err(StoreError::from)?;
+        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let out = f(&WriteTx::new(&txn))?;
+        txn.commit().map_err(StoreError::from)?;
         Ok(out)
     }
 
@@ -466,109 +473,124 @@ impl ReadTx {
     }
 }
 
-impl WriteTx {
-    pub fn get<V: Record>(&self, table: &Table<V>, key: &str) -> Result<Option<V>> {
-        let t = self.0.open_table(table.def)?;
-        let got = t.get(key)?;
-        match got {
-            Some(v) => table.decode(key, v.value()).map(Some),
-            None => Ok(None),
+type Handle<'t> = redb::Table<'t, &'static str, &'static [u8]>;
+
+impl<'t> WriteTx<'t> {
+    fn new(txn: &'t redb::WriteTransaction) -> Self {
+        WriteTx {
+            txn,
+            tables: RefCell::new(Vec::new()),
+            meta: RefCell::new(None),
         }
     }
 
+    /// Runs `f` on the table, opened once per transaction: opening and closing a redb table
+    /// for every get and put was most of the cost of a small upload's metadata (perf).
+    fn with<R>(
+        &self,
+        def: TableDefinition<'static, &'static str, &'static [u8]>,
+        f: impl FnOnce(&mut Handle<'t>) -> Result<R>,
+    ) -> Result<R> {
+        use redb::TableHandle;
+        let mut tables = self.tables.borrow_mut();
+        let i = match tables.iter().position(|(n, _)| *n == def.name()) {
+            Some(i) => i,
+            None => {
+                tables.push((def.name().to_owned(), self.txn.open_table(def)?));
+                tables.len() - 1
+            }
+        };
+        f(&mut tables[i].1)
+    }
+
+    fn with_meta<R>(
+        &self,
+        f: impl FnOnce(&mut redb::Table<'t, &'static str, &'static str>) -> Result<R>,
+    ) -> Result<R> {
+        let mut meta = self.meta.borrow_mut();
+        if meta.is_none() {
+            *meta = Some(self.txn.open_table(tables::META)?);
+        }
+        match meta.as_mut() {
+            Some(t) => f(t),
+            None => Err(StoreError::WriterGone),
+        }
+    }
+
+    pub fn get<V: Record>(&self, table: &Table<V>, key: &str) -> Result<Option<V>> {
+        self.with(table.def, |t| match t.get(key)? {
+            Some(v) => table.decode(key, v.value()).map(Some),
+            None => Ok(None),
+        })
+    }
+
     pub fn put<V: Record>(&self, table: &Table<V>, key: &str, value: &V) -> Result<()> {
-        let mut t = self.0.open_table(table.def)?;
-        t.insert(key, Table::encode(value).as_slice())?;
-        Ok(())
+        self.with(table.def, |t| {
+            t.insert(key, Table::encode(value).as_slice())?;
+            Ok(())
+        })
     }
 
     pub fn get_raw(&self, table: &RawTable, key: &str) -> Result<Option<Vec<u8>>> {
-        let t = self.0.open_table(table.def)?;
-        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        self.with(table.def, |t| Ok(t.get(key)?.map(|v| v.value().to_vec())))
     }
 
     pub fn put_raw(&self, table: &RawTable, key: &str, value: &[u8]) -> Result<()> {
-        let mut t = self.0.open_table(table.def)?;
-        t.insert(key, value)?;
-        Ok(())
+        self.with(table.def, |t| {
+            t.insert(key, value)?;
+            Ok(())
+        })
     }
 
     pub fn delete_raw(&self, table: &RawTable, key: &str) -> Result<bool> {
-        let mut t = self.0.open_table(table.def)?;
-        Ok(t.remove(key)?.is_some())
+        self.with(table.def, |t| Ok(t.remove(key)?.is_some()))
     }
 
     /// Removes every record whose key starts with `prefix`; returns how many.
     pub fn delete_prefix<V: Record>(&self, table: &Table<V>, prefix: &str) -> Result<usize> {
-        let keys = self.keys(table, prefix)?;
-        let mut t = self.0.open_table(table.def)?;
-        for k in &keys {
-            t.remove(k.as_str())?;
-        }
-        Ok(keys.len())
+        self.with(table.def, |t| remove_prefix(t, prefix))
     }
 
     /// `delete_prefix` for a raw table.
     pub fn delete_prefix_raw(&self, table: &RawTable, prefix: &str) -> Result<usize> {
-        let mut t = self.0.open_table(table.def)?;
-        let mut keys = Vec::new();
-        for entry in t.range(prefix..)? {
-            let (k, _) = entry?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            keys.push(k.value().to_owned());
-        }
-        for k in &keys {
-            t.remove(k.as_str())?;
-        }
-        Ok(keys.len())
+        self.with(table.def, |t| remove_prefix(t, prefix))
     }
 
     /// Removes a record; returns whether it existed.
     pub fn delete<V: Record>(&self, table: &Table<V>, key: &str) -> Result<bool> {
-        let mut t = self.0.open_table(table.def)?;
-        Ok(t.remove(key)?.is_some())
+        self.with(table.def, |t| Ok(t.remove(key)?.is_some()))
     }
 
     /// Collects the records under `prefix` with their keys.
     pub fn records<V: Record>(&self, table: &Table<V>, prefix: &str) -> Result<Vec<(String, V)>> {
-        let t = self.0.open_table(table.def)?;
-        let mut out = Vec::new();
-        for entry in t.range(prefix..)? {
-            let (k, v) = entry?;
-            let key = k.value();
-            if !key.starts_with(prefix) {
-                break;
+        self.with(table.def, |t| {
+            let mut out = Vec::new();
+            for entry in t.range(prefix..)? {
+                let (k, v) = entry?;
+                let key = k.value();
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                out.push((key.to_owned(), table.decode(key, v.value())?));
             }
-            out.push((key.to_owned(), table.decode(key, v.value())?));
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Collects the keys under `prefix` (used for small per-owner families like app passwords).
     pub fn keys<V: Record>(&self, table: &Table<V>, prefix: &str) -> Result<Vec<String>> {
-        let t = self.0.open_table(table.def)?;
-        let mut out = Vec::new();
-        for entry in t.range(prefix..)? {
-            let (k, _) = entry?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            out.push(k.value().to_owned());
-        }
-        Ok(out)
+        self.with(table.def, |t| keys_under(t, prefix))
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        let t = self.0.open_table(tables::META)?;
-        Ok(t.get(key)?.map(|v| v.value().to_owned()))
+        self.with_meta(|t| Ok(t.get(key)?.map(|v| v.value().to_owned())))
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        let mut t = self.0.open_table(tables::META)?;
-        t.insert(key, value)?;
-        Ok(())
+        self.with_meta(|t| {
+            t.insert(key, value)?;
+            Ok(())
+        })
     }
 
     /// A monotonic counter kept in META; ids from it are never reused.
@@ -581,4 +603,24 @@ impl WriteTx {
         self.set_meta(counter, &next.to_string())?;
         Ok(next)
     }
+}
+
+fn keys_under(t: &Handle<'_>, prefix: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in t.range(prefix..)? {
+        let (k, _) = entry?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        out.push(k.value().to_owned());
+    }
+    Ok(out)
+}
+
+fn remove_prefix(t: &mut Handle<'_>, prefix: &str) -> Result<usize> {
+    let keys = keys_under(t, prefix)?;
+    for k in &keys {
+        t.remove(k.as_str())?;
+    }
+    Ok(keys.len())
 }
