@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use redb::Database;
 use tokio::sync::oneshot;
 
-use super::{StoreError, WriteTx};
+use super::{SharedReads, StoreError, WriteTx};
 
 /// Most writes made durable by one commit (bounds how long the first of them waits).
 const MAX_BATCH: usize = 64;
@@ -105,13 +105,14 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    pub fn start(db: Arc<Database>) -> std::io::Result<Committer> {
+    /// `reads` is told of every commit (`Store::read` then begins a fresh transaction).
+    pub fn start(db: Arc<Database>, reads: Arc<SharedReads>) -> std::io::Result<Committer> {
         let (tx, rx) = channel();
         let expected = Arc::new(AtomicUsize::new(0));
         let seen = expected.clone();
         let thread = std::thread::Builder::new()
             .name("hearth-commit".into())
-            .spawn(move || run(&db, &rx, &seen))?;
+            .spawn(move || run(&db, &rx, &seen, &reads))?;
         Ok(Committer {
             queue: Mutex::new(Some(tx)),
             expected,
@@ -179,7 +180,12 @@ impl Committer {
     }
 }
 
-fn run(db: &Database, queue: &Receiver<Box<dyn Queued>>, expected: &AtomicUsize) {
+fn run(
+    db: &Database,
+    queue: &Receiver<Box<dyn Queued>>,
+    expected: &AtomicUsize,
+    reads: &SharedReads,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         let deadline = Instant::now() + GATHER;
@@ -198,13 +204,13 @@ fn run(db: &Database, queue: &Receiver<Box<dyn Queued>>, expected: &AtomicUsize)
         }
         // A panicking write (a bug) must not stop the thread every later write needs; its
         // caller sees the write fail.
-        if catch_unwind(AssertUnwindSafe(|| commit_batch(db, batch))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| commit_batch(db, batch, reads))).is_err() {
             tracing::error!("a queued database write panicked");
         }
     }
 }
 
-fn commit_batch(db: &Database, batch: Vec<Box<dyn Queued>>) {
+fn commit_batch(db: &Database, batch: Vec<Box<dyn Queued>>, reads: &SharedReads) {
     let (mut ready, failed): (Vec<_>, Vec<_>) = batch
         .into_iter()
         .map(|mut j| (j.ready(), j))
@@ -216,7 +222,10 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Queued>>) {
     if jobs.is_empty() {
         return;
     }
-    match together(db, &mut jobs) {
+    let outcome = together(db, &mut jobs);
+    // Readers begin a new transaction from here on (before any writer is answered).
+    reads.committed();
+    match outcome {
         Ok(true) => {
             for j in jobs {
                 j.finish(None);
@@ -226,6 +235,7 @@ fn commit_batch(db: &Database, batch: Vec<Box<dyn Queued>>) {
             // One of them failed: nothing of the batch was kept; each runs again on its own.
             for mut j in jobs {
                 let failed = alone(db, j.as_mut()).err().map(|e| e.to_string());
+                reads.committed();
                 j.finish(failed.as_deref());
             }
         }
