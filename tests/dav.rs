@@ -898,3 +898,39 @@ fn concurrent_uploads_succeed_or_fail_on_their_own() {
             .starts_with("thread ")
     );
 }
+
+/// Uploads that each fit the quota on their own, sent at once, may not overrun it together:
+/// the quota is checked again when each is committed.
+#[test]
+fn concurrent_uploads_cannot_overrun_the_quota() {
+    let s = Server::installed();
+    s.add_user("kid", "kid-password-1", &["--quota", "1KB"]);
+    let statuses: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..4)
+            .map(|i| {
+                let s = &s;
+                sc.spawn(move || {
+                    s.req("PUT", &format!("/remote.php/dav/files/kid/f{i}"))
+                        .basic("kid", "kid-password-1")
+                        .body(vec![1u8; 400])
+                        .send()
+                        .status
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = statuses.iter().filter(|&&st| st == 201).count();
+    assert_eq!(ok, 2, "two fit in 1 KB, two do not: {statuses:?}");
+    assert!(
+        statuses.iter().all(|&st| st == 201 || st == 507),
+        "{statuses:?}"
+    );
+    let r = s
+        .req("PROPFIND", "/remote.php/dav/files/kid/")
+        .basic("kid", "kid-password-1")
+        .header("Depth", "0")
+        .body(r#"<d:propfind xmlns:d="DAV:"><d:prop><d:quota-used-bytes/></d:prop></d:propfind>"#)
+        .send();
+    assert_eq!(prop(&r.text(), "d:quota-used-bytes"), "800");
+}

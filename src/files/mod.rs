@@ -361,8 +361,19 @@ impl Files {
                 let (written, name, uid) = (&written_c, name.as_str(), uid.as_str());
                 let parent = tx.node(parent_id)?.ok_or(FilesError::ParentMissing)?;
                 let current = tx.child(parent.id, name)?;
-                // Another upload may have landed while ours streamed: re-check.
+                // Another upload may have landed while ours streamed: re-check, the quota too
+                // (concurrent uploads each passed the check before streaming).
                 check_preconditions(current.as_ref(), &opts)?;
+                if let Some(q) = quota {
+                    let used = tx.root_of(uid)?.map_or(0, |r| r.size);
+                    let replaced = current
+                        .as_ref()
+                        .filter(|n| !n.is_dir())
+                        .map_or(0, |n| n.size);
+                    if used.saturating_sub(replaced).saturating_add(written.size) > q {
+                        return Err(FilesError::QuotaExceeded);
+                    }
+                }
                 if let Some(data) = &small {
                     inline::put(tx, &written.id, data)?;
                 }
