@@ -294,6 +294,25 @@ bench_server() {  # bench_server NAME PASS
   fi
 }
 
+# ---------------------------------------------------------------- machine yardsticks
+# What no server can beat here, measured in this run: the disk's durable write rate (dd
+# conv=fdatasync) bounds a durable PUT; SHA-1 of a page-cached file bounds a checksummed one.
+limits() {
+  local out t0 t1 f=$TMP/limit-sha1.bin
+  if out=$(env SIZE_MIB="$SIZE_MIB" REPEAT=2 BENCH_DATA="$BENCH_DATA" "$HARNESS/machine-limit.sh" 2>>"$LOGS/limits.err"); then
+    printf '%s\n' "$out" | while IFS=$'\t' read -r fig val unit; do [ -z "$fig" ] || row machine "$fig" "$val" "$unit"; done
+  else note "machine-limit.sh failed: $(tail -2 "$LOGS/limits.err" | tr '\n' ' ')"; fi
+  head -c $((SIZE_MIB * 1048576)) /dev/urandom > "$f"; cat "$f" > /dev/null
+  # OpenSSL's SHA-1 uses the CPU's SHA extensions as Hearth's does; coreutils' sha1sum does not
+  local sha=(sha1sum "$f") tag=sha1sum
+  command -v openssl >/dev/null && { sha=(openssl dgst -sha1 "$f"); tag=openssl_sha1; }
+  t0=$(date +%s.%N); "${sha[@]}" > /dev/null; t1=$(date +%s.%N)
+  row machine "limit_${tag}_${SIZE_MIB}MiB" "$(awk -v a="$t0" -v b="$t1" -v n=$((SIZE_MIB * 1048576)) 'BEGIN{printf "%.0f", n/(b-a)/1e6}')" MB/s
+  rm -f "$f"
+}
+log "machine yardsticks (machine-limit.sh, SHA-1 of a page-cached file)"
+limits
+
 # ---------------------------------------------------------------- passes
 log "Hearth binary: $HEARTH_INFO; servers: $SERVERS; passes: $PASSES; large file $SIZE_MIB MiB; peer ports from $((BENCH_PORT_BASE + 1))"
 order=($SERVERS); PASS_DONE=0; T_PASS1=0; T_EXTRA=0
@@ -326,7 +345,10 @@ cols="hearth"; for s in $SERVERS; do [ "$s" = hearth ] || cols="$cols,$s"; done
   echo
   echo "Binary \`$HEARTH_INFO\` ($(basename "$(dirname "$HEARTH_SRC")") profile), $(nproc) cores shared by client and server, load average at end $(cut -d' ' -f1-3 /proc/loadavg); loopback only; $PASS_DONE pass(es), REPEAT=$REPEAT rounds inside each shared workload; a cell with (n=2) is the median of the passes."
   echo
-  "$PY" "$HARNESS/table.py" "$ROWS" --order "$cols"
+  grep -v '^| machine |' "$ROWS" > "$TMP/rows-servers.txt" || true
+  "$PY" "$HARNESS/table.py" "$TMP/rows-servers.txt" --order "$cols"
+  echo
+  echo "Machine yardsticks (same run, before the servers): $(awk -F'|' '$2~/machine/{gsub(/^ +| +$/,"",$3); gsub(/ /,"",$4); gsub(/^ +| +$/,"",$5); printf "%s%s %s %s", sep, $3, $4, $5; sep="; "}' "$ROWS")."
   echo
   "$PY" "$REPORT_PY" "$ROWS" "$SIZE_MIB" "$SYNC_CONNS" "$FAMILY_MIB" "$MEMFLAT_BIG" "$NC_ENTRIES"
   echo
