@@ -934,3 +934,93 @@ fn concurrent_uploads_cannot_overrun_the_quota() {
         .send();
     assert_eq!(prop(&r.text(), "d:quota-used-bytes"), "800");
 }
+
+/// Uploads large enough to run through the blob pipeline (several 1 MiB batches hashed and
+/// written side by side) that fail midway — past the quota while streaming, or the client
+/// gone — leave no file and no blob file behind; one that completes has its exact content and
+/// SHA-1.
+#[test]
+fn large_uploads_failing_midway_leave_nothing_behind() {
+    use sha1::Digest;
+    use std::io::Write;
+    let s = Server::installed();
+    s.add_user("kid", "kid-password-1", &["--quota", "3MB"]);
+    let exists = |user: &str, pw: &str, name: &str| {
+        s.req("PROPFIND", &format!("/remote.php/dav/files/{user}/{name}"))
+            .basic(user, pw)
+            .header("Depth", "0")
+            .send()
+            .status
+    };
+    // Undeclared length (chunked), 5 MiB: refused once past the quota. The body is sent from a
+    // second thread while this one reads the answer, which comes before the body ends.
+    let mut raw = format!("PUT /remote.php/dav/files/kid/over HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nAuthorization: Basic {}\r\n\r\n", b64("kid:kid-password-1")).into_bytes();
+    for i in 0..80u8 {
+        raw.extend_from_slice(b"10000\r\n");
+        raw.extend_from_slice(&[i; 65536]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let mut conn = connect(s.addr);
+    let mut w = conn.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = w.write_all(&raw);
+    });
+    assert_eq!(read_response(&mut conn).status, 507);
+    drop(conn);
+    sender.join().unwrap();
+    assert_eq!(exists("kid", "kid-password-1", "over"), 404);
+
+    // Declared 4 MiB, the connection gone after 2.5 MiB.
+    let mut c = connect(s.addr);
+    let head = format!(
+        "PUT {ROOT}/gone HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\nAuthorization: Basic {}\r\n\r\n",
+        b64(&format!("admin:{ADMIN_PW}"))
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&vec![9u8; 5 * 512 * 1024]).unwrap();
+    let _ = c.shutdown(std::net::Shutdown::Both);
+    drop(c);
+    // The request's log line is written once the server has given up on it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !s
+        .log_text()
+        .lines()
+        .any(|l| l.contains("PUT") && l.contains("/gone"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line for the broken PUT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(exists("admin", ADMIN_PW, "gone"), 404);
+
+    // 2.5 MiB plus a bit (not a whole number of batches), within the quota: stored exactly.
+    let body: Vec<u8> = (0..5 * 512 * 1024 + 4321)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let sum: String = sha1::Sha1::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let kid = |m: &str, p: &str| {
+        s.req(m, &format!("/remote.php/dav/files/kid{p}"))
+            .basic("kid", "kid-password-1")
+    };
+    assert_eq!(kid("PUT", "/fits").body(body.clone()).send().status, 201);
+    let got = kid("GET", "/fits").send();
+    assert_eq!(
+        got.header("OC-Checksum"),
+        Some(format!("SHA1:{sum}").as_str())
+    );
+    assert!(got.body == body, "the content came back changed");
+    let r = kid("PROPFIND", "/fits")
+        .header("Depth", "0")
+        .body(NC_PROPS)
+        .send();
+    assert!(r.text().contains(&format!("SHA1:{sum}")), "{}", r.text());
+    // No blob file is left from the two that failed.
+    let out = s.cli(&["fsck"], None).success().stdout;
+    assert!(out.contains("no problems found"), "{out}");
+}

@@ -9,12 +9,14 @@ mod fsck;
 pub mod inline;
 mod local;
 pub mod read;
+mod write;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 
 pub use fsck::{FsckReport, fsck, sweep_orphans};
-pub use local::{LocalBlobs, Staged};
+pub use local::LocalBlobs;
+pub use write::Staged;
 
 use crate::store::Record;
 
