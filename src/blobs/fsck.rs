@@ -78,11 +78,7 @@ fn check_inline(store: &Store, report: &mut FsckReport) -> Result<Vec<String>, B
                 };
                 report.blobs_checked += 1;
                 pointed.insert(id.to_owned());
-                let found = data.with(id, |d| {
-                    let sum: [u8; 20] = Sha1::digest(d).into();
-                    let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
-                    (d.len() as u64, hex)
-                });
+                let found = data.with(id, |d| (d.len() as u64, super::sha1_hex(d)));
                 match found {
                     Err(e) => {
                         failed = Some(e);
@@ -129,10 +125,7 @@ fn sha1_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
         size += n as u64;
         h.update(&buf[..n]);
     }
-    Ok((
-        size,
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
-    ))
+    Ok((size, super::hex(&h.finalize())))
 }
 
 /// Compares every blob reference with the disk, and every blob on disk with the references.

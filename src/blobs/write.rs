@@ -44,7 +44,7 @@ pub async fn new_blob(
     }
     if eof {
         // One batch: hashed here (at most 1 MiB), then create, write and fsync in one hop.
-        let sha1 = hex(Sha1::digest(&buf).into());
+        let sha1 = super::sha1_hex(&buf);
         let path = dest.to_owned();
         let file = blocking(move || {
             let mut f = create(&path)?;
@@ -137,14 +137,12 @@ pub async fn new_blob(
     .await;
     drop((hash_tx, write_tx));
     let written = joined(writing.await);
-    let hashed = hashing
-        .await
-        .map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())));
+    let hashed = joined(hashing.await.map(Ok));
     read?;
     let (file, h) = (written?, hashed?);
     let dest = dest.to_owned();
     blocking(move || make_durable(&file, &dest)).await?;
-    Ok((size, hex(h.finalize().into()), Staged::Durable))
+    Ok((size, super::hex(&h.finalize()), Staged::Durable))
 }
 
 /// Reads from `body` until `buf` holds a whole batch or the body ends (then true).
@@ -198,10 +196,6 @@ async fn blocking<T: Send + 'static>(
 fn joined<T>(r: Result<std::io::Result<T>, tokio::task::JoinError>) -> Result<T, BlobError> {
     r.map_err(|e| BlobError::Io(std::io::Error::other(e.to_string())))?
         .map_err(BlobError::Io)
-}
-
-fn hex(sum: [u8; 20]) -> String {
-    sum.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether a blob just written is durable yet.

@@ -297,11 +297,7 @@ impl Files {
                 if buf.len() as u64 > limit {
                     return Err(FilesError::QuotaExceeded);
                 }
-                let sha1 = {
-                    use sha1::Digest;
-                    let h: [u8; 20] = sha1::Sha1::digest(&buf).into();
-                    h.iter().map(|b| format!("{b:02x}")).collect()
-                };
+                let sha1 = crate::blobs::sha1_hex(&buf);
                 let w = Written {
                     id: inline::new_id(),
                     size: buf.len() as u64,
@@ -335,7 +331,7 @@ impl Files {
         }
         if let (Some(want), Some(h)) = (&opts.md5, body.md5.take()) {
             use md5::Digest;
-            let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let got = crate::blobs::hex(&h.finalize());
             if !want.trim().eq_ignore_ascii_case(&got) {
                 return cleanup(FilesError::BadRequest(
                     "Computed md5 hash is incorrect".into(),
