@@ -157,6 +157,10 @@ fn get_supports_ranges_and_conditions() {
     let g = dav(&s, "GET", "/f.bin").send();
     assert_eq!(g.text(), "0123456789");
     assert_eq!(g.header("etag"), Some(etag.as_str()));
+    // The desktop client takes OC-ETag first; Nextcloud copies ETag into it on every answer.
+    assert_eq!(g.header("oc-etag"), Some(etag.as_str()));
+    // The file id is for what creates or writes a file (Nextcloud sends none on a GET).
+    assert_eq!(g.header("oc-fileid"), None);
     assert_eq!(
         g.header("last-modified"),
         Some("Tue, 14 Nov 2023 22:13:20 GMT")

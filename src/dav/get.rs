@@ -1,5 +1,8 @@
 //! GET and HEAD: streamed from the blob store, with `Range`, `If-Range` and the conditional
-//! headers, and the headers Nextcloud clients check (ETag/OC-ETag, OC-FileId, OC-Checksum).
+//! headers, and the headers Nextcloud clients check (ETag/OC-ETag, OC-Checksum). No
+//! `OC-FileId`: Nextcloud sends it on what creates or writes a file, not on a download, and no
+//! client reads it there (the id comes from PROPFIND); every answer's header is parse work
+//! for the client.
 
 use http::{StatusCode, header};
 
@@ -28,7 +31,7 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
     if let Some(status) = preconditions(&ctx, &node, &etag) {
         let mut r = response::with_room(response::empty(), 8);
         *r.status_mut() = status;
-        common_headers(&mut r, &ctx, &node, &etag);
+        common_headers(&mut r, &node, &etag);
         return Ok(r);
     }
     let len = node.size;
@@ -68,7 +71,7 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
     // Ours, and those `http::server` adds to every answer.
     let mut r = response::with_room(body, 16);
     *r.status_mut() = status;
-    common_headers(&mut r, &ctx, &node, &etag);
+    common_headers(&mut r, &node, &etag);
     let h = r.headers_mut();
     h.insert(header::CONTENT_LENGTH, count.into());
     if status == StatusCode::PARTIAL_CONTENT {
@@ -95,13 +98,11 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
     Ok(r)
 }
 
-fn common_headers(r: &mut Resp, ctx: &Ctx, node: &Node, etag: &str) {
+fn common_headers(r: &mut Resp, node: &Node, etag: &str) {
     response::set_header(r, header::ETAG, etag);
     response::set_header(r, header::HeaderName::from_static("oc-etag"), etag);
     response::set_header(r, header::LAST_MODIFIED, &http_date(node.mtime));
     response::set_header(r, header::ACCEPT_RANGES, "bytes");
-    let id = super::oc_id(node.id, &ctx.app.accounts.instance_id().unwrap_or_default());
-    response::set_header(r, header::HeaderName::from_static("oc-fileid"), &id);
 }
 
 pub fn etag_matches(list: &str, etag: &str) -> bool {
