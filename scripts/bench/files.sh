@@ -126,15 +126,7 @@ fi
 if [ "$avail_kib" -lt $(( (FAMILY_MIB * 3 + SIZE_MIB * 4) * 1024 )) ]; then
   FAMILY_MIB=256; note "little disk space: family upload reduced to 256 MiB"
 fi
-port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-if [ -z "${BENCH_PORT_BASE:-}" ]; then
-  for base in 39180 39280 39380 39480 39580; do
-    ok=1; for i in 1 2 3 4 9; do port_free $((base + i)) || ok=0; done
-    [ $ok = 1 ] && { BENCH_PORT_BASE=$base; break; }
-  done
-  [ -n "${BENCH_PORT_BASE:-}" ] || die "no free peer port range found; set BENCH_PORT_BASE"
-fi
-export BENCH_PORT_BASE
+. "$HERE/peer-ports.sh"
 
 # ---------------------------------------------------------------- hearth
 UNSET_HEARTH=(); for v in $(compgen -e | grep '^HEARTH_' || true); do UNSET_HEARTH+=(-u "$v"); done
