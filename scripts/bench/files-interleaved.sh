@@ -59,28 +59,17 @@ avail_kib=$(df -Pk "$TMP" | awk 'NR==2{print $4}')
 if [ -z "${SIZE_MIB:-}" ]; then
   if [ "$avail_kib" -ge $((8 * 1024 * 1024)) ]; then SIZE_MIB=1024; else SIZE_MIB=256; fi
 fi
-. "$HERE/peer-ports.sh"
+. "$HERE/files-lib.sh"
 
 # ---------------------------------------------------------------- servers, all at once
 names=(); urls=(); users=(); passes=()
 cp "$HEARTH_BIN" "$TMP/hearth"   # a private copy: the build directory may be rebuilt under us
+HEARTH_BIN=$TMP/hearth
 for s in $SERVERS; do
   if [ "$s" = hearth ]; then
-    UNSET=(); for v in $(compgen -e | grep '^HEARTH_' || true); do UNSET+=(-u "$v"); done
-    env "${UNSET[@]}" NO_COLOR=1 "$TMP/hearth" serve --data "$TMP/hearth-data" --http 127.0.0.1:0 \
-      > "$TMP/hearth.log" 2>&1 &
-    HPID=$!; addr=""
-    for _ in $(seq 1 300); do
-      kill -0 "$HPID" 2>/dev/null || die "hearth serve exited at start: $(tail -3 "$TMP/hearth.log")"
-      addr=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$TMP/hearth.log" | head -1)
-      [ -n "$addr" ] && curl -sf -o /dev/null -m 1 "http://$addr/status.php" && break
-      sleep 0.05
-    done
-    [ -n "$addr" ] || die "hearth did not say 'listening on' within 15 s"
-    printf '%s\n' "$ADMIN_PASS" | env "${UNSET[@]}" NO_COLOR=1 "$TMP/hearth" setup --data "$TMP/hearth-data" \
-      --name family --admin "$ADMIN" --password-stdin > /dev/null 2>&1 || die "hearth setup failed"
+    start_hearth "$TMP/hearth-data" "$TMP/hearth.log"; addr=$HADDR
     names+=(hearth); urls+=("http://$addr/remote.php/dav/files/$ADMIN/"); users+=("$ADMIN"); passes+=("$ADMIN_PASS")
-    log "hearth PID $HPID at http://$addr ($("$TMP/hearth" --version 2>&1))"
+    log "hearth PID $HPID at http://$addr ($("$HEARTH_BIN" --version 2>&1))"
   else
     if ! out=$("$PEERS_SH" start "$s" 2>"$TMP/$s.err"); then log "peer $s did not start, skipped: $(tail -1 "$TMP/$s.err")"; continue; fi
     STARTED+=("$s"); read -r pid url _ <<<"$out"
@@ -91,6 +80,7 @@ done
 [ "${names[0]:-}" = hearth ] && [ ${#names[@]} -ge 2 ] || die "need Hearth and at least one peer"
 
 head -c $((SIZE_MIB * 1048576)) /dev/urandom > "$TMP/big.bin"
+cat "$TMP/big.bin" > /dev/null   # in the page cache, so curl reads it from memory
 head -c 4096 /dev/urandom > "$TMP/f4k"
 for i in "${!names[@]}"; do
   c=(curl -sS --http1.1 -H 'Expect:' -u "${users[$i]}:${passes[$i]}" -o /dev/null)
@@ -105,7 +95,7 @@ RES=$TMP/res; : > "$RES"
 put_get() {  # put_get I ROUND
   local i=$1 r=$2 c out
   c=(curl -sS --http1.1 -H 'Expect:' -u "${users[$i]}:${passes[$i]}")
-  cat "$TMP/big.bin" > /dev/null; sync
+  sync
   out=$("${c[@]}" -o /dev/null -w '%{http_code} %{speed_upload}' -T "$TMP/big.bin" "${urls[$i]}bench-il/big.bin")
   set -- $out; [[ $1 =~ ^20[014]$ ]] || die "${names[$i]}: large PUT answered HTTP $1"
   echo "$r ${names[$i]} large_put $(awk -v v="$2" 'BEGIN{printf "%.0f", v/1e6}')" >> "$RES"
@@ -144,7 +134,7 @@ done
 read -r T1 S1 < <(cpu_ticks)
 
 # ---------------------------------------------------------------- report
-"$PY" - "$RES" "$SIZE_MIB" "$ROUNDS" "$("$TMP/hearth" --version 2>&1)" <<'EOF'
+"$PY" - "$RES" "$SIZE_MIB" "$ROUNDS" "$("$HEARTH_BIN" --version 2>&1)" <<'EOF'
 import statistics, sys
 res, size, rounds, version = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 by = {}

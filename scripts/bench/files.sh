@@ -126,28 +126,9 @@ fi
 if [ "$avail_kib" -lt $(( (FAMILY_MIB * 3 + SIZE_MIB * 4) * 1024 )) ]; then
   FAMILY_MIB=256; note "little disk space: family upload reduced to 256 MiB"
 fi
-. "$HERE/peer-ports.sh"
+. "$HERE/files-lib.sh"
 
 # ---------------------------------------------------------------- hearth
-UNSET_HEARTH=(); for v in $(compgen -e | grep '^HEARTH_' || true); do UNSET_HEARTH+=(-u "$v"); done
-HADDR=""
-start_hearth() {  # start_hearth DATADIR LOG [nosetup]: sets HPID, HADDR; runs `hearth setup` unless nosetup
-  local dir=$1 logf=$2 nosetup=${3:-}
-  env "${UNSET_HEARTH[@]}" NO_COLOR=1 "$HEARTH_BIN" serve --data "$dir" --http 127.0.0.1:0 >"$logf" 2>&1 &
-  HPID=$!
-  HADDR=""
-  for _ in $(seq 1 300); do
-    kill -0 "$HPID" 2>/dev/null || { tail -5 "$logf" >&2; HPID=""; die "hearth serve exited at start (log above)"; }
-    HADDR=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$logf" | head -1)
-    [ -n "$HADDR" ] && curl -sf -o /dev/null -m 1 "http://$HADDR/status.php" && break
-    sleep 0.05
-  done
-  [ -n "$HADDR" ] || die "hearth did not say 'listening on' within 15 s"
-  [ -z "$nosetup" ] || return 0
-  local out
-  out=$(printf '%s\n' "$ADMIN_PASS" | env "${UNSET_HEARTH[@]}" NO_COLOR=1 "$HEARTH_BIN" setup --data "$dir" \
-        --name family --admin "$ADMIN" --password-stdin 2>&1) || die "hearth setup failed: $out"
-}
 hearth_log_findings() {  # LOG LABEL: non-2xx statuses by method, ERROR/WARN/panic lines
   local logf=$1 label=$2 sum
   sum=$(sed 's/\x1b\[[0-9;]*m//g' "$logf" | awk '/ status=/{m="";s=""; for(i=1;i<=NF;i++){if($i~/^method=/)m=substr($i,8); if($i~/^status=/)s=substr($i,8)} if(s+0>=400) c[m" "s]++; n++}
