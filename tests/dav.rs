@@ -735,7 +735,14 @@ fn desktop_propfind_shape_matches_fixture() {
     dav(&s, "PUT", "/Photos/beach%20day.jpg")
         .body("jpeg bytes")
         .send();
-    dav(&s, "PUT", "/notes.txt").body("hello").send();
+    // As the desktop client uploads: with the SHA-1 it then finds in oc:checksums.
+    dav(&s, "PUT", "/notes.txt")
+        .header(
+            "OC-Checksum",
+            "SHA1:aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
+        )
+        .body("hello")
+        .send();
     let r = dav(&s, "PROPFIND", "/")
         .header("Depth", "1")
         .body(NC_PROPS)
@@ -941,8 +948,8 @@ fn concurrent_uploads_cannot_overrun_the_quota() {
 
 /// Uploads large enough to run through the blob pipeline (several 1 MiB batches hashed and
 /// written side by side) that fail midway — past the quota while streaming, or the client
-/// gone — leave no file and no blob file behind; one that completes has its exact content and
-/// SHA-1.
+/// gone, a wrong SHA-1 — leave no file and no blob file behind; one that completes has its
+/// exact content, and the SHA-1 its client sent.
 #[test]
 fn large_uploads_failing_midway_leave_nothing_behind() {
     use sha1::Digest;
@@ -1012,7 +1019,19 @@ fn large_uploads_failing_midway_leave_nothing_behind() {
         s.req(m, &format!("/remote.php/dav/files/kid{p}"))
             .basic("kid", "kid-password-1")
     };
-    assert_eq!(kid("PUT", "/fits").body(body.clone()).send().status, 201);
+    // A wrong SHA-1 is caught at the end of the pipeline too, and leaves nothing behind.
+    let wrong = kid("PUT", "/fits")
+        .header("OC-Checksum", &format!("SHA1:{}", "0".repeat(40)))
+        .body(body.clone())
+        .send();
+    assert_eq!(wrong.status, 400, "{}", wrong.text());
+    assert_eq!(exists("kid", "kid-password-1", "fits"), 404);
+    // As the desktop client uploads: with the SHA-1 to verify, which downloads then carry.
+    let put = kid("PUT", "/fits")
+        .header("OC-Checksum", &format!("SHA1:{sum}"))
+        .body(body.clone())
+        .send();
+    assert_eq!(put.status, 201);
     let got = kid("GET", "/fits").send();
     assert_eq!(
         got.header("OC-Checksum"),
@@ -1024,7 +1043,18 @@ fn large_uploads_failing_midway_leave_nothing_behind() {
         .body(NC_PROPS)
         .send();
     assert!(r.text().contains(&format!("SHA1:{sum}")), "{}", r.text());
-    // No blob file is left from the two that failed.
+    // Without one, like Nextcloud: no checksum is claimed (our own CRC32C stays internal).
+    let admin = |m: &str, p: &str| s.req(m, &format!("{ROOT}{p}")).basic("admin", ADMIN_PW);
+    assert_eq!(admin("PUT", "/plain").body(body.clone()).send().status, 201);
+    let got = admin("GET", "/plain").send();
+    assert!(got.body == body, "the content came back changed");
+    assert_eq!(got.header("OC-Checksum"), None);
+    let r = admin("PROPFIND", "/plain")
+        .header("Depth", "0")
+        .body(NC_PROPS)
+        .send();
+    assert!(!r.text().contains("SHA1:"), "{}", r.text());
+    // No blob file is left from the three that failed.
     let out = s.cli(&["fsck"], None).success().stdout;
     assert!(out.contains("no problems found"), "{out}");
 }

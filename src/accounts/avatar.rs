@@ -1,6 +1,6 @@
 //! Uploaded avatar pictures: content in the blob store, the pointer on the user record.
 
-use super::{Accounts, AccountsError, Actor, Result, now_ms};
+use super::{Accounts, AccountsError, Actor, Result};
 use crate::blobs::{BlobRef, BlobStore};
 use crate::store;
 
@@ -27,15 +27,10 @@ impl Accounts {
         }
         let written = self
             .blobs
-            .put(image, 8 * 1024 * 1024)
+            .put(image, 8 * 1024 * 1024, crate::blobs::Hashes::CRC_ONLY)
             .await
             .map_err(|e| AccountsError::Internal(e.to_string()))?;
-        let r = BlobRef {
-            size: written.size,
-            sha1: written.sha1.clone(),
-            owner: format!("avatar:{uid}"),
-            created_ms: now_ms(),
-        };
+        let r = BlobRef::new(&written, format!("avatar:{uid}"));
         let old = self.store.write(|tx| {
             let mut u = tx
                 .get(&store::USERID_USER, uid)?

@@ -13,7 +13,7 @@ pub struct FsckReport {
     pub blobs_checked: usize,
     /// Metadata points at a blob that is not on disk.
     pub missing: Vec<(String, String)>,
-    /// The blob on disk differs from what metadata recorded (size or SHA-1).
+    /// The blob on disk differs from what metadata recorded (size or checksum).
     pub corrupt: Vec<(String, String)>,
     /// Blobs on disk that nothing refers to.
     pub orphans: Vec<String>,
@@ -61,7 +61,7 @@ impl FsckReport {
 }
 
 /// Content kept inline (`inline`) against the nodes that point at it: each such node's
-/// content must be there with its size and SHA-1; content no node points at is returned (fsck
+/// content must be there with its size and checksum; content no node points at is returned (fsck
 /// reports it with the orphans, `--repair` removes it). Node and content are written in one
 /// transaction, so either finding means a bug or a damaged store, never an interrupted write.
 fn check_inline(store: &Store, report: &mut FsckReport) -> Result<Vec<String>, BlobError> {
@@ -78,8 +78,12 @@ fn check_inline(store: &Store, report: &mut FsckReport) -> Result<Vec<String>, B
                 };
                 report.blobs_checked += 1;
                 pointed.insert(id.to_owned());
-                let found = data.with(id, |d| (d.len() as u64, super::sha1_hex(d)));
-                match found {
+                let want = Expected {
+                    size: n.size,
+                    crc32c: n.crc32c,
+                    sha1: n.sha1.as_deref(),
+                };
+                match data.with(id, |d| mismatch(d, &want)) {
                     Err(e) => {
                         failed = Some(e);
                         return false;
@@ -87,12 +91,7 @@ fn check_inline(store: &Store, report: &mut FsckReport) -> Result<Vec<String>, B
                     Ok(None) => report
                         .missing
                         .push((id.to_owned(), format!("file:{}", n.id))),
-                    Ok(Some((size, sum))) if size != n.size || Some(&sum) != n.sha1.as_ref() => {
-                        report.corrupt.push((
-                            id.to_owned(),
-                            format!("{size} bytes with sha1 {sum}, expected {} bytes", n.size),
-                        ));
-                    }
+                    Ok(Some(Ok(Some(why)))) => report.corrupt.push((id.to_owned(), why)),
                     Ok(Some(_)) => {}
                 }
                 true
@@ -112,20 +111,45 @@ fn check_inline(store: &Store, report: &mut FsckReport) -> Result<Vec<String>, B
     Ok(stray)
 }
 
-fn sha1_file(path: &std::path::Path) -> std::io::Result<(u64, String)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha1::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
+/// What metadata recorded of some content when it was written.
+struct Expected<'a> {
+    size: u64,
+    /// Content written since schema 7.
+    crc32c: Option<u32>,
+    /// Content written before schema 7 (or whose SHA-1 a client sent), checked only when there
+    /// is no CRC32C: SHA-1 costs about twenty times as much.
+    sha1: Option<&'a str>,
+}
+
+/// Why the content read from `r` is not what was recorded; `None` when it is.
+fn mismatch(mut r: impl Read, want: &Expected<'_>) -> std::io::Result<Option<String>> {
+    let mut sha1 = (want.crc32c.is_none() && want.sha1.is_some()).then(Sha1::new);
+    let (mut crc, mut size) = (0u32, 0u64);
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = f.read(&mut buf)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
             break;
         }
         size += n as u64;
-        h.update(&buf[..n]);
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        if let Some(h) = sha1.as_mut() {
+            h.update(&buf[..n]);
+        }
     }
-    Ok((size, super::hex(&h.finalize())))
+    if size != want.size {
+        return Ok(Some(format!("{size} bytes, expected {}", want.size)));
+    }
+    if let Some(c) = want.crc32c.filter(|&c| c != crc) {
+        return Ok(Some(format!("crc32c {crc:08x}, expected {c:08x}")));
+    }
+    if let (Some(h), Some(w)) = (sha1, want.sha1) {
+        let got = super::hex(&h.finalize());
+        if !got.eq_ignore_ascii_case(w) {
+            return Ok(Some(format!("sha1 {got}, expected {w}")));
+        }
+    }
+    Ok(None)
 }
 
 /// Compares every blob reference with the disk, and every blob on disk with the references.
@@ -144,19 +168,18 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
     for (id, r) in &refs {
         report.blobs_checked += 1;
         known.insert(id.clone());
-        match sha1_file(&blobs.path_of(id)?) {
+        let want = Expected {
+            size: r.size,
+            crc32c: r.crc32c,
+            sha1: r.sha1.as_deref(),
+        };
+        match std::fs::File::open(blobs.path_of(id)?).and_then(|f| mismatch(f, &want)) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 report.missing.push((id.clone(), r.owner.clone()))
             }
             Err(e) => return Err(e.into()),
-            Ok((size, sum)) if size != r.size || sum != r.sha1 => report.corrupt.push((
-                id.clone(),
-                format!(
-                    "{size} bytes with sha1 {sum}, expected {} bytes with {}",
-                    r.size, r.sha1
-                ),
-            )),
-            Ok(_) => {}
+            Ok(Some(why)) => report.corrupt.push((id.clone(), why)),
+            Ok(None) => {}
         }
     }
     for (id, _) in blobs.ids()? {
@@ -247,7 +270,7 @@ pub fn sweep_orphans(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blobs::{BlobStore, LocalBlobs};
+    use crate::blobs::{BlobStore, Hashes, LocalBlobs};
 
     fn put_ref(store: &Store, id: &str, r: &BlobRef) {
         store.write(|tx| tx.put(&store::BLOBID_REF, id, r)).unwrap();
@@ -258,17 +281,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.redb")).unwrap();
         let blobs = LocalBlobs::open(&dir.path().join("blobs")).unwrap();
-        let good = blobs.put(&b"hello"[..], 1 << 20).await.unwrap();
-        let damaged = blobs.put(&b"world"[..], 1 << 20).await.unwrap();
-        let gone = blobs.put(&b"gone"[..], 1 << 20).await.unwrap();
-        let orphan = blobs.put(&b"orphan"[..], 1 << 20).await.unwrap();
+        let good = blobs
+            .put(&b"hello"[..], 1 << 20, Hashes::CRC_ONLY)
+            .await
+            .unwrap();
+        let damaged = blobs
+            .put(&b"world"[..], 1 << 20, Hashes::CRC_ONLY)
+            .await
+            .unwrap();
+        let gone = blobs
+            .put(&b"gone"[..], 1 << 20, Hashes::CRC_ONLY)
+            .await
+            .unwrap();
+        let orphan = blobs
+            .put(&b"orphan"[..], 1 << 20, Hashes::CRC_ONLY)
+            .await
+            .unwrap();
         for w in [&good, &damaged, &gone] {
-            let r = BlobRef {
-                size: w.size,
-                sha1: w.sha1.clone(),
-                owner: "avatar:nobody".into(),
-                created_ms: 0,
-            };
+            let r = BlobRef::new(w, "avatar:nobody".into());
             put_ref(&store, &w.id, &r);
         }
         std::fs::write(blobs.path_of(&damaged.id).unwrap(), b"w0rld").unwrap();
@@ -294,6 +324,31 @@ mod tests {
         assert!(after.missing.is_empty() && after.orphans.is_empty());
         // Damage is reported, never "repaired" by deleting the family's data.
         assert_eq!(after.corrupt.len(), 1);
+    }
+
+    /// A blob written before schema 7 has only a SHA-1 in its reference: fsck still checks it.
+    #[tokio::test]
+    async fn checks_older_blobs_against_their_sha1() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let blobs = LocalBlobs::open(&dir.path().join("blobs")).unwrap();
+        let mut refs = Vec::new();
+        for content in [&b"kept"[..], &b"rotted"[..]] {
+            let w = blobs.put(content, 1 << 20, Hashes::CRC_ONLY).await.unwrap();
+            let r = BlobRef {
+                crc32c: None,
+                sha1: Some(crate::blobs::sha1_hex(content)),
+                ..BlobRef::new(&w, "avatar:nobody".into())
+            };
+            put_ref(&store, &w.id, &r);
+            refs.push(w.id);
+        }
+        std::fs::write(blobs.path_of(&refs[1]).unwrap(), b"rotten").unwrap();
+        let report = fsck(&store, &blobs, false).unwrap();
+        assert_eq!(report.blobs_checked, 2);
+        assert_eq!(report.corrupt.len(), 1, "{}", report.render());
+        assert_eq!(report.corrupt[0].0, refs[1]);
+        assert!(report.corrupt[0].1.contains("sha1"), "{}", report.render());
     }
 
     /// Content kept inline is checked against its node; content nothing points at is an
@@ -354,7 +409,10 @@ mod tests {
     async fn a_write_over_the_limit_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = LocalBlobs::open(&dir.path().join("blobs")).unwrap();
-        let err = blobs.put(&[7u8; 1000][..], 100).await.unwrap_err();
+        let err = blobs
+            .put(&[7u8; 1000][..], 100, Hashes::CRC_ONLY)
+            .await
+            .unwrap_err();
         assert!(matches!(err, crate::blobs::BlobError::TooLarge { .. }));
         assert!(blobs.ids().unwrap().is_empty());
         assert_eq!(std::fs::read_dir(blobs.tmp_dir()).unwrap().count(), 0);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncRead, AsyncSeekExt};
 
 use super::write::{self, Staged};
-use super::{BlobError, BlobStore, Written, new_blob_id, valid_id};
+use super::{BlobError, BlobStore, Hashes, Written, new_blob_id, valid_id};
 
 pub struct LocalBlobs {
     root: PathBuf,
@@ -65,7 +65,7 @@ impl LocalBlobs {
     /// A new blob with the same content (COPY gives the copy its own content and id).
     pub async fn copy(&self, id: &str) -> Result<Written, BlobError> {
         let (reader, _) = self.open(id, 0).await?;
-        self.put(reader, u64::MAX).await
+        self.put(reader, u64::MAX, Hashes::CRC_ONLY).await
     }
 }
 
@@ -79,20 +79,33 @@ impl LocalBlobs {
         &self,
         body: impl AsyncRead + Send + Unpin,
         limit: u64,
+        hashes: Hashes,
     ) -> Result<(Written, Staged), BlobError> {
-        self.write_blob(body, limit, true).await
+        self.write_blob(body, limit, hashes, true).await
     }
 
     async fn write_blob(
         &self,
         body: impl AsyncRead + Send + Unpin,
         limit: u64,
+        hashes: Hashes,
         stage: bool,
     ) -> Result<(Written, Staged), BlobError> {
         let id = new_blob_id();
         let dest = self.path_of(&id)?;
-        match write::new_blob(body, limit, stage, &dest).await {
-            Ok((size, sha1, staged)) => Ok((Written { id, size, sha1 }, staged)),
+        match write::new_blob(body, limit, hashes, stage, &dest).await {
+            Ok((s, staged)) => {
+                let (size, crc32c, sha1) = (s.size, s.crc32c, s.sha1);
+                Ok((
+                    Written {
+                        id,
+                        size,
+                        crc32c,
+                        sha1,
+                    },
+                    staged,
+                ))
+            }
             Err(e) => {
                 // Nothing refers to the blob yet: whatever part of it exists goes.
                 let _ = tokio::fs::remove_file(&dest).await;
@@ -107,8 +120,9 @@ impl BlobStore for LocalBlobs {
         &self,
         body: impl AsyncRead + Send + Unpin,
         limit: u64,
+        hashes: Hashes,
     ) -> Result<Written, BlobError> {
-        Ok(self.write_blob(body, limit, false).await?.0)
+        Ok(self.write_blob(body, limit, hashes, false).await?.0)
     }
 
     async fn open(

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::accounts::Actor;
-use crate::blobs::{BlobError, BlobRef, BlobStore, LocalBlobs, Staged, Written, inline};
+use crate::blobs::{BlobError, BlobRef, BlobStore, Hashes, LocalBlobs, Staged, Written, inline};
 use crate::store::{self, Store, StoreError};
 pub use model::{Kind, Node, NodeView};
 pub use tree::record_key;
@@ -283,6 +283,11 @@ impl Files {
             md5: opts.md5.as_ref().map(|_| md5::Md5::default()),
         };
         let limit = available.unwrap_or(u64::MAX);
+        // SHA-1 only to verify one the client sent (see `Hashes`).
+        let hashes = match announced_sha1(opts.checksum.as_deref()) {
+            true => Hashes::WITH_SHA1,
+            false => Hashes::CRC_ONLY,
+        };
         // Small content is kept inline (`blobs::inline`): read whole (at most 16 KiB) and
         // committed with its node; anything larger streams into a blob file.
         let mut small = None;
@@ -297,10 +302,11 @@ impl Files {
                 if buf.len() as u64 > limit {
                     return Err(FilesError::QuotaExceeded);
                 }
-                let sha1 = crate::blobs::sha1_hex(&buf);
+                let (crc32c, sha1) = crate::blobs::sums_of(&buf, hashes);
                 let w = Written {
                     id: inline::new_id(),
                     size: buf.len() as u64,
+                    crc32c,
                     sha1,
                 };
                 small = Some(bytes::Bytes::from(buf));
@@ -308,10 +314,10 @@ impl Files {
             } else {
                 // More than announced: stream it like any large upload.
                 let rest = std::io::Cursor::new(buf).chain(&mut body);
-                self.stream_blob(rest, limit).await?
+                self.stream_blob(rest, limit, hashes).await?
             }
         } else {
-            self.stream_blob(&mut body, limit).await?
+            self.stream_blob(&mut body, limit, hashes).await?
         };
         let is_inline = small.is_some();
         let cleanup = |e: FilesError| async {
@@ -339,10 +345,11 @@ impl Files {
                 .await;
             }
         }
-        let client_checksum = match verify_checksum(opts.checksum.as_deref(), &written.sha1) {
-            Ok(c) => c,
-            Err(e) => return cleanup(e).await,
-        };
+        let client_checksum =
+            match verify_checksum(opts.checksum.as_deref(), written.sha1.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return cleanup(e).await,
+            };
         let mtime = opts.mtime.unwrap_or_else(now_secs);
         let content_type = names::content_type(name).to_owned();
         // The metadata commit goes through the group-commit queue once the content is durable:
@@ -380,7 +387,8 @@ impl Files {
                         n.size = written.size;
                         n.mtime = mtime;
                         n.upload_time = now_secs();
-                        n.sha1 = Some(written.sha1.clone());
+                        n.crc32c = Some(written.crc32c);
+                        n.sha1.clone_from(&written.sha1);
                         n.client_checksum.clone_from(&client_checksum);
                         n.content_type = content_type.clone();
                         n.etag = tree::new_etag();
@@ -401,7 +409,8 @@ impl Files {
                             Some(written.id.clone()),
                             mtime,
                         )?;
-                        n.sha1 = Some(written.sha1.clone());
+                        n.crc32c = Some(written.crc32c);
+                        n.sha1.clone_from(&written.sha1);
                         n.client_checksum.clone_from(&client_checksum);
                         n.ctime = opts.ctime.unwrap_or(n.ctime);
                         n.inline = small.is_some();
@@ -416,12 +425,7 @@ impl Files {
                     tx.put(
                         &store::BLOBID_REF,
                         &written.id,
-                        &BlobRef {
-                            size: written.size,
-                            sha1: written.sha1.clone(),
-                            owner: format!("file:{}", node.id),
-                            created_ms: crate::accounts::now_ms(),
-                        },
+                        &BlobRef::new(written, format!("file:{}", node.id)),
                     )?;
                 }
                 // Replaced content: inline content goes with this transaction, a file after it.
@@ -455,8 +459,9 @@ impl Files {
         &self,
         body: impl AsyncRead + Send + Unpin,
         limit: u64,
+        hashes: Hashes,
     ) -> Result<(Written, Staged)> {
-        match self.blobs.put_staged(body, limit).await {
+        match self.blobs.put_staged(body, limit, hashes).await {
             Ok(w) => Ok(w),
             Err(BlobError::TooLarge { .. }) => Err(FilesError::QuotaExceeded),
             Err(e) => Err(e.into()),
@@ -764,8 +769,16 @@ fn check_preconditions(existing: Option<&Node>, opts: &PutOptions) -> Result<()>
     Ok(())
 }
 
-/// `OC-Checksum: SHA1:<hex>` is verified against what arrived; other types are kept as sent.
-fn verify_checksum(header: Option<&str>, sha1: &str) -> Result<Option<String>> {
+/// Whether an `OC-Checksum` header announces a SHA-1 (which is then verified).
+fn announced_sha1(header: Option<&str>) -> bool {
+    header
+        .and_then(|h| h.trim().split_once(':'))
+        .is_some_and(|(kind, _)| kind.eq_ignore_ascii_case("SHA1"))
+}
+
+/// `OC-Checksum: SHA1:<hex>` is verified against what arrived (`sha1`, computed because
+/// `announced_sha1`); other types are kept as sent.
+fn verify_checksum(header: Option<&str>, sha1: Option<&str>) -> Result<Option<String>> {
     let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) else {
         return Ok(None);
     };
@@ -773,7 +786,10 @@ fn verify_checksum(header: Option<&str>, sha1: &str) -> Result<Option<String>> {
         .split_once(':')
         .ok_or_else(|| FilesError::BadRequest(format!("OC-Checksum {h:?} is not TYPE:VALUE")))?;
     if kind.eq_ignore_ascii_case("SHA1") {
-        if !value.eq_ignore_ascii_case(sha1) {
+        let Some(sha1) = sha1 else {
+            return Err(FilesError::Internal("the SHA-1 was not computed".into()));
+        };
+        if !value.trim().eq_ignore_ascii_case(sha1) {
             return Err(FilesError::BadRequest(
                 "the content does not match its OC-Checksum (SHA1)".into(),
             ));

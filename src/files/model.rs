@@ -29,7 +29,12 @@ pub struct Node {
     /// Changes whenever this node or anything below it changes.
     pub etag: String,
     pub blob: Option<String>,
-    /// SHA-1 of the content, computed while it streamed in.
+    /// CRC32C of the content, computed while it streamed in (content written since schema 7):
+    /// what fsck checks it against.
+    #[serde(default)]
+    pub crc32c: Option<u32>,
+    /// SHA-1 of the content: one a client sent and Hearth verified while the content streamed
+    /// in, or (content written before schema 7) one Hearth computed.
     pub sha1: Option<String>,
     /// A checksum the client sent (`OC-Checksum`), kept as given when it is not SHA-1.
     pub client_checksum: Option<String>,
@@ -39,10 +44,11 @@ pub struct Node {
     #[serde(default)]
     pub inline: bool,
 }
-/// Record version 2 is the binary form below; version 1 was JSON (still read, for data
-/// directories written before schema 6).
+/// Record versions 2 and 3 are the binary form below (3 may carry a CRC32C, flag bit 2; an
+/// older Hearth cannot read it); version 1 was JSON (still read, for data directories written
+/// before schema 6).
 impl Record for Node {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn encode_body(&self, out: &mut Vec<u8>) {
         for n in [self.id, self.parent, self.size] {
@@ -55,18 +61,27 @@ impl Record for Node {
             Kind::File => 0,
             Kind::Dir => 1,
         });
-        out.push(u8::from(self.favorite) | (u8::from(self.inline) << 1));
+        out.push(
+            u8::from(self.favorite)
+                | (u8::from(self.inline) << 1)
+                | (u8::from(self.crc32c.is_some()) << 2),
+        );
         for s in [&self.owner, &self.name, &self.etag, &self.content_type] {
             put_str(out, Some(s));
         }
         for s in [&self.blob, &self.sha1, &self.client_checksum] {
             put_str(out, s.as_deref());
         }
+        if let Some(c) = self.crc32c {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
     }
 
     fn decode_body(version: u8, body: &[u8]) -> Result<Self, String> {
         match version {
-            2 => decode_v2(body).ok_or_else(|| "truncated or malformed node record".into()),
+            2 | 3 => NodeView::parse(body)
+                .map(|v| v.to_node())
+                .ok_or_else(|| "truncated or malformed node record".into()),
             1 => serde_json::from_slice(body).map_err(|e| e.to_string()),
             v => Err(format!("unknown node record version {v}")),
         }
@@ -135,6 +150,7 @@ pub struct NodeView<'a> {
     pub upload_time: i64,
     pub etag: &'a str,
     pub blob: Option<&'a str>,
+    pub crc32c: Option<u32>,
     pub sha1: Option<&'a str>,
     pub client_checksum: Option<&'a str>,
     pub content_type: &'a str,
@@ -143,7 +159,7 @@ pub struct NodeView<'a> {
 }
 
 impl<'a> NodeView<'a> {
-    /// Reads a version-2 record body; `None` when it is malformed.
+    /// Reads a version-2 or -3 record body; `None` when it is malformed.
     pub fn parse(body: &'a [u8]) -> Option<NodeView<'a>> {
         let mut c = Cursor(body);
         let (id, parent, size) = (c.u64()?, c.u64()?, c.u64()?);
@@ -159,6 +175,10 @@ impl<'a> NodeView<'a> {
         let etag = c.str()??;
         let content_type = c.str()??;
         let (blob, sha1, client_checksum) = (c.str()?, c.str()?, c.str()?);
+        let crc32c = match flags & 4 {
+            0 => None,
+            _ => Some(u32::from_le_bytes(c.take(4)?.try_into().ok()?)),
+        };
         c.0.is_empty().then_some(NodeView {
             id,
             parent,
@@ -171,6 +191,7 @@ impl<'a> NodeView<'a> {
             upload_time,
             etag,
             blob,
+            crc32c,
             sha1,
             client_checksum,
             content_type,
@@ -196,6 +217,7 @@ impl<'a> NodeView<'a> {
             upload_time: self.upload_time,
             etag: self.etag.to_owned(),
             blob: self.blob.map(str::to_owned),
+            crc32c: self.crc32c,
             sha1: self.sha1.map(str::to_owned),
             client_checksum: self.client_checksum.map(str::to_owned),
             content_type: self.content_type.to_owned(),
@@ -203,10 +225,6 @@ impl<'a> NodeView<'a> {
             inline: self.inline,
         }
     }
-}
-
-fn decode_v2(body: &[u8]) -> Option<Node> {
-    NodeView::parse(body).map(|v| v.to_node())
 }
 
 impl Node {
@@ -228,6 +246,7 @@ impl Node {
             upload_time: self.upload_time,
             etag: &self.etag,
             blob: self.blob.as_deref(),
+            crc32c: self.crc32c,
             sha1: self.sha1.as_deref(),
             client_checksum: self.client_checksum.as_deref(),
             content_type: &self.content_type,
@@ -256,6 +275,7 @@ mod tests {
             upload_time: 1_700_000_001,
             etag: "6123abc0f00d".into(),
             blob: Some("0123456789abcdef0123456789abcdef".into()),
+            crc32c: Some(0x8000_0001),
             sha1: None,
             client_checksum: Some("MD5:".to_owned() + &"x".repeat(300)),
             content_type: "image/jpeg".into(),
@@ -266,20 +286,34 @@ mod tests {
 
     #[test]
     fn binary_records_round_trip_and_refuse_damage() {
-        let n = sample();
-        let mut body = Vec::new();
-        n.encode_body(&mut body);
-        let back = Node::decode_body(2, &body).unwrap();
-        assert_eq!(
-            serde_json::to_value(&back).unwrap(),
-            serde_json::to_value(&n).unwrap()
-        );
-        for cut in [0, 10, body.len() - 1] {
-            assert!(Node::decode_body(2, &body[..cut]).is_err());
+        let without_crc = Node {
+            crc32c: None,
+            ..sample()
+        };
+        for n in [sample(), without_crc] {
+            let mut body = Vec::new();
+            n.encode_body(&mut body);
+            let back = Node::decode_body(3, &body).unwrap();
+            assert_eq!(
+                serde_json::to_value(&back).unwrap(),
+                serde_json::to_value(&n).unwrap()
+            );
+            for cut in [0, 10, body.len() - 1] {
+                assert!(Node::decode_body(3, &body[..cut]).is_err());
+            }
+            let mut longer = body.clone();
+            longer.push(0);
+            assert!(Node::decode_body(3, &longer).is_err());
         }
-        let mut longer = body.clone();
-        longer.push(0);
-        assert!(Node::decode_body(2, &longer).is_err());
+        // Version 2 records (no CRC32C flag) read as before.
+        let mut v2 = Vec::new();
+        Node {
+            crc32c: None,
+            ..sample()
+        }
+        .encode_body(&mut v2);
+        assert_eq!(Node::decode_body(2, &v2).unwrap().crc32c, None);
+        let n = sample();
         // Version 1 records (JSON) are still read.
         let json = serde_json::to_vec(&n).unwrap();
         assert_eq!(Node::decode_body(1, &json).unwrap().name, n.name);

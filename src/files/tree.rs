@@ -127,7 +127,8 @@ impl Reader<'_> {
             .scan_bytes(&prefix, after.as_deref(), |key, bytes| {
                 let name = &key[prefix.len()..];
                 match bytes.split_first() {
-                    Some((&v, body)) if v == <Node as store::Record>::VERSION => {
+                    // Versions 2 and 3 share one binary form.
+                    Some((&v, body)) if v == 2 || v == <Node as store::Record>::VERSION => {
                         match NodeView::parse(body) {
                             Some(v) => f(&v),
                             None => {
@@ -206,6 +207,7 @@ pub fn ensure_root(tx: &WriteTx, uid: &str) -> Result<Node> {
         upload_time: 0,
         etag: new_etag(),
         blob: None,
+        crc32c: None,
         sha1: None,
         client_checksum: None,
         content_type: "httpd/unix-directory".into(),
@@ -246,6 +248,7 @@ pub fn insert(
         upload_time: if kind == Kind::File { now } else { 0 },
         etag: new_etag(),
         blob,
+        crc32c: None,
         sha1: None,
         client_checksum: None,
         content_type: if kind == Kind::Dir {
@@ -410,6 +413,9 @@ pub fn apply_copy(
                 .or_else(|| copy.as_ref().map(|w| w.id.clone())),
             src.mtime,
         )?;
+        // The copy's content is the source's: the client's checksums carry over. A new blob
+        // file has its own CRC32C (in its reference); inline content is the same bytes.
+        n.crc32c = copy.as_ref().map_or(src.crc32c, |w| Some(w.crc32c));
         n.sha1.clone_from(&src.sha1);
         n.client_checksum.clone_from(&src.client_checksum);
         n.inline = inline_copy.is_some();
@@ -418,12 +424,7 @@ pub fn apply_copy(
             tx.put(
                 &store::BLOBID_REF,
                 &w.id,
-                &BlobRef {
-                    size: w.size,
-                    sha1: w.sha1.clone(),
-                    owner: format!("file:{}", n.id),
-                    created_ms: crate::accounts::now_ms(),
-                },
+                &BlobRef::new(w, format!("file:{}", n.id)),
             )?;
         }
         let prefix = format!("{}\0", node_key(src.id));

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{Files, FilesError, PutOptions, PutResult, Result, check_owner};
 use crate::accounts::{Actor, now_ms};
-use crate::blobs::{BlobError, BlobRef, BlobStore, LocalBlobs};
+use crate::blobs::{BlobError, BlobRef, BlobStore, Hashes, LocalBlobs};
 use crate::store::{self, Record};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,17 +121,14 @@ impl Files {
         if self.upload_get(actor, uid, id)?.is_none() {
             return Err(FilesError::NotFound);
         }
-        let written = match self.blobs.put(body, limit).await {
+        // A chunk gets our own CRC32C only: a client's SHA-1 is of the whole file, checked
+        // when the chunks are put together.
+        let written = match self.blobs.put(body, limit, Hashes::CRC_ONLY).await {
             Ok(w) => w,
             Err(BlobError::TooLarge { .. }) => return Err(FilesError::QuotaExceeded),
             Err(e) => return Err(e.into()),
         };
-        let r = BlobRef {
-            size: written.size,
-            sha1: written.sha1.clone(),
-            owner: format!("upload:{uid}/{id}"),
-            created_ms: now_ms(),
-        };
+        let r = BlobRef::new(&written, format!("upload:{uid}/{id}"));
         let ck = format!("{}\0{name}", key(uid, id));
         let old = self.store.write(|tx| {
             if tx

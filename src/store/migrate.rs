@@ -3,12 +3,14 @@
 use super::{Result, Store, StoreError, tables};
 
 /// The schema this build writes. Bump it and append a step to `STEPS` for every change.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 type Step = fn(&super::WriteTx) -> Result<()>;
 
 /// `STEPS[n]` migrates schema `n` to `n + 1`.
-const STEPS: [Step; 6] = [v0_to_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6];
+const STEPS: [Step; 7] = [
+    v0_to_v1, v1_to_v2, v2_to_v3, v3_to_v4, v4_to_v5, v5_to_v6, v6_to_v7,
+];
 
 /// The file tree before schema 6: node records by id, children as name → id.
 const OLD_USERID_ROOTID: super::Table<u64> = super::Table::new("userid_rootid");
@@ -123,6 +125,14 @@ fn v5_to_v6(tx: &super::WriteTx) -> Result<()> {
     Ok(())
 }
 
+/// Schema 7: new content carries a CRC32C instead of a SHA-1 (node records version 3, blob
+/// references with `crc32c`). Older records are read as they are, so nothing is rewritten;
+/// the version moves on so that an older Hearth refuses this database instead of meeting
+/// records it cannot read.
+fn v6_to_v7(_tx: &super::WriteTx) -> Result<()> {
+    Ok(())
+}
+
 pub(super) fn run(store: &Store) -> Result<()> {
     store.write(|tx| {
         let found = match tx.txn.open_table(tables::META) {
@@ -165,6 +175,7 @@ mod tests {
             upload_time: 0,
             etag: format!("etag{id}"),
             blob: (kind == Kind::File).then(|| format!("{id:032x}")),
+            crc32c: None,
             sha1: None,
             client_checksum: None,
             content_type: "text/plain".into(),
@@ -243,7 +254,7 @@ mod tests {
         assert_eq!(files.node(3).unwrap().name, "a.txt");
         store
             .read(|tx| {
-                assert!(tx.meta("schema_version")?.as_deref() == Some("6"));
+                assert!(tx.meta("schema_version")?.as_deref() == Some("7"));
                 Ok(())
             })
             .unwrap();
