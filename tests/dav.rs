@@ -668,11 +668,15 @@ fn bulk_upload_stores_each_part_and_reports_per_file() {
     assert_eq!(j["/b/two.bin"]["error"], false);
     assert_eq!(j["/b/bad.txt"]["error"], true);
     assert_eq!(j["/missing/three.txt"]["error"], true);
-    assert_eq!(dav(&s, "GET", "/b/one.txt").send().text(), "first file");
+    let one = dav(&s, "GET", "/b/one.txt").send();
+    assert_eq!(one.text(), "first file");
     assert_eq!(
-        dav(&s, "GET", "/b/one.txt").send().header("last-modified"),
+        one.header("last-modified"),
         Some("Sun, 13 Sep 2020 12:26:40 GMT")
     );
+    // The verified MD5 is the file's checksum: the desktop checks the download against it.
+    let want = format!("MD5:{}", md5(b"first file"));
+    assert_eq!(one.header("oc-checksum"), Some(want.as_str()));
     assert_eq!(
         dav(&s, "GET", "/b/bad.txt").send().status,
         404,
@@ -692,6 +696,34 @@ fn bulk_upload_stores_each_part_and_reports_per_file() {
             .stdout
             .contains("no problems found")
     );
+}
+
+/// An `OC-Checksum` of a type Hearth can compute (SHA1, MD5) is verified before anything is
+/// committed, then reported; one it cannot (here ADLER32) is kept as sent but never put on a
+/// download, which the desktop client would fail if it were wrong.
+#[test]
+fn client_checksums_are_verified_then_reported() {
+    let s = Server::installed();
+    let md5 = "9a0364b9e99bb480dd25e1f0284c8555"; // MD5 of "content"
+    let put = |name: &str, sum: &str| {
+        dav(&s, "PUT", name)
+            .header("OC-Checksum", sum)
+            .body("content")
+            .send()
+    };
+    assert_eq!(put("/m.txt", &format!("MD5:{md5}")).status, 201);
+    let g = dav(&s, "GET", "/m.txt").send();
+    assert_eq!(g.header("oc-checksum"), Some(format!("MD5:{md5}").as_str()));
+    let wrong = put("/w.txt", &format!("MD5:{}", "0".repeat(32)));
+    assert_eq!(wrong.status, 400, "{}", wrong.text());
+    assert_eq!(dav(&s, "GET", "/w.txt").send().status, 404);
+    assert_eq!(put("/a.txt", "ADLER32:0bd602f2").status, 201);
+    assert_eq!(dav(&s, "GET", "/a.txt").send().header("oc-checksum"), None);
+    let r = dav(&s, "PROPFIND", "/a.txt")
+        .header("Depth", "0")
+        .body(NC_PROPS)
+        .send();
+    assert!(r.text().contains("ADLER32:0bd602f2"), "{}", r.text());
 }
 
 #[path = "common/golden.rs"]

@@ -88,12 +88,14 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
         header::CONTENT_DISPOSITION,
         &format!("attachment; filename*=UTF-8''{enc}; filename=\"{enc}\""),
     );
-    if let Some(s) = &node.sha1 {
-        response::set_header(
-            &mut r,
-            header::HeaderName::from_static("oc-checksum"),
-            &format!("SHA1:{s}"),
-        );
+    // Only a checksum Hearth verified: the desktop client fails a download that does not match.
+    let verified = match (&node.sha1, &node.client_checksum) {
+        (Some(s), _) => Some(format!("SHA1:{s}")),
+        (None, Some(c)) if c.starts_with("MD5:") => Some(c.clone()),
+        _ => None,
+    };
+    if let Some(sum) = verified {
+        response::set_header(&mut r, header::HeaderName::from_static("oc-checksum"), &sum);
     }
     Ok(r)
 }

@@ -280,11 +280,12 @@ impl Files {
             .flatten();
         let mut body = Md5Reader {
             inner: body,
-            md5: opts.md5.as_ref().map(|_| md5::Md5::default()),
+            md5: (opts.md5.is_some() || announced(opts.checksum.as_deref(), "MD5"))
+                .then(md5::Md5::default),
         };
         let limit = available.unwrap_or(u64::MAX);
         // SHA-1 only to verify one the client sent (see `Hashes`).
-        let hashes = match announced_sha1(opts.checksum.as_deref()) {
+        let hashes = match announced(opts.checksum.as_deref(), "SHA1") {
             true => Hashes::WITH_SHA1,
             false => Hashes::CRC_ONLY,
         };
@@ -335,21 +336,31 @@ impl Files {
             )))
             .await;
         }
-        if let (Some(want), Some(h)) = (&opts.md5, body.md5.take()) {
+        let md5 = body.md5.take().map(|h| {
             use md5::Digest;
-            let got = crate::blobs::hex(&h.finalize());
-            if !want.trim().eq_ignore_ascii_case(&got) {
-                return cleanup(FilesError::BadRequest(
-                    "Computed md5 hash is incorrect".into(),
-                ))
-                .await;
-            }
+            crate::blobs::hex(&h.finalize())
+        });
+        if let (Some(want), Some(got)) = (&opts.md5, &md5)
+            && !want.trim().eq_ignore_ascii_case(got)
+        {
+            return cleanup(FilesError::BadRequest(
+                "Computed md5 hash is incorrect".into(),
+            ))
+            .await;
         }
-        let client_checksum =
-            match verify_checksum(opts.checksum.as_deref(), written.sha1.as_deref()) {
-                Ok(c) => c,
-                Err(e) => return cleanup(e).await,
-            };
+        let sums = Computed {
+            sha1: written.sha1.as_deref(),
+            md5: md5.as_deref(),
+        };
+        let client_checksum = match verify_checksum(opts.checksum.as_deref(), sums) {
+            // A bulk upload's `X-File-MD5` (desktop 3.7 sends no `OC-Checksum` there) is the
+            // file's checksum when there is no other: the desktop checks downloads against it.
+            Ok(None) if opts.checksum.is_none() && opts.md5.is_some() => {
+                md5.map(|m| format!("MD5:{m}"))
+            }
+            Ok(c) => c,
+            Err(e) => return cleanup(e).await,
+        };
         let mtime = opts.mtime.unwrap_or_else(now_secs);
         let content_type = names::content_type(name).to_owned();
         // The metadata commit goes through the group-commit queue once the content is durable:
@@ -769,38 +780,45 @@ fn check_preconditions(existing: Option<&Node>, opts: &PutOptions) -> Result<()>
     Ok(())
 }
 
-/// Whether an `OC-Checksum` header announces a SHA-1 (which is then verified).
-fn announced_sha1(header: Option<&str>) -> bool {
+/// Whether an `OC-Checksum` header announces a checksum of type `kind` (`SHA1`, `MD5`).
+fn announced(header: Option<&str>, kind: &str) -> bool {
     header
         .and_then(|h| h.trim().split_once(':'))
-        .is_some_and(|(kind, _)| kind.eq_ignore_ascii_case("SHA1"))
+        .is_some_and(|(k, _)| k.eq_ignore_ascii_case(kind))
 }
 
-/// `OC-Checksum: SHA1:<hex>` is verified against what arrived (`sha1`, computed because
-/// `announced_sha1`); other types are kept as sent.
-fn verify_checksum(header: Option<&str>, sha1: Option<&str>) -> Result<Option<String>> {
+/// What was computed of an upload's content because the client announced it.
+#[derive(Clone, Copy)]
+struct Computed<'a> {
+    sha1: Option<&'a str>,
+    md5: Option<&'a str>,
+}
+
+/// `OC-Checksum` of type SHA1 or MD5 is verified against what arrived (computed because it was
+/// `announced`); other types are kept as sent. A SHA-1 is kept in the node's `sha1`; anything
+/// else comes back to be kept as the client's checksum.
+fn verify_checksum(header: Option<&str>, computed: Computed<'_>) -> Result<Option<String>> {
     let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) else {
         return Ok(None);
     };
     let (kind, value) = h
         .split_once(':')
         .ok_or_else(|| FilesError::BadRequest(format!("OC-Checksum {h:?} is not TYPE:VALUE")))?;
-    if kind.eq_ignore_ascii_case("SHA1") {
-        let Some(sha1) = sha1 else {
-            return Err(FilesError::Internal("the SHA-1 was not computed".into()));
-        };
-        if !value.trim().eq_ignore_ascii_case(sha1) {
-            return Err(FilesError::BadRequest(
-                "the content does not match its OC-Checksum (SHA1)".into(),
-            ));
-        }
-        return Ok(None);
+    let (kind, value) = (kind.to_ascii_uppercase(), value.trim().to_ascii_lowercase());
+    let got = match kind.as_str() {
+        "SHA1" => computed.sha1,
+        "MD5" => computed.md5,
+        _ => return Ok(Some(format!("{kind}:{value}"))),
+    };
+    let Some(got) = got else {
+        return Err(FilesError::Internal(format!("the {kind} was not computed")));
+    };
+    if value != got {
+        return Err(FilesError::BadRequest(format!(
+            "the content does not match its OC-Checksum ({kind})"
+        )));
     }
-    Ok(Some(format!(
-        "{}:{}",
-        kind.to_ascii_uppercase(),
-        value.to_ascii_lowercase()
-    )))
+    Ok((kind != "SHA1").then(|| format!("{kind}:{value}")))
 }
 
 /// Passes bytes through, computing their MD5 when asked to.
