@@ -8,6 +8,7 @@
 mod fsck;
 pub mod inline;
 mod local;
+mod mapped;
 pub mod read;
 mod write;
 
