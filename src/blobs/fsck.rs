@@ -281,22 +281,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db.redb")).unwrap();
         let blobs = LocalBlobs::open(&dir.path().join("blobs")).unwrap();
-        let good = blobs
-            .put(&b"hello"[..], 1 << 20, Hashes::CRC_ONLY)
-            .await
-            .unwrap();
-        let damaged = blobs
-            .put(&b"world"[..], 1 << 20, Hashes::CRC_ONLY)
-            .await
-            .unwrap();
-        let gone = blobs
-            .put(&b"gone"[..], 1 << 20, Hashes::CRC_ONLY)
-            .await
-            .unwrap();
-        let orphan = blobs
-            .put(&b"orphan"[..], 1 << 20, Hashes::CRC_ONLY)
-            .await
-            .unwrap();
+        let mut written = Vec::new();
+        for content in [&b"hello"[..], b"world", b"gone", b"orphan"] {
+            written.push(blobs.put(content, 1 << 20, Hashes::CRC_ONLY).await.unwrap());
+        }
+        let [good, damaged, gone, orphan] = <[_; 4]>::try_from(written).unwrap();
         for w in [&good, &damaged, &gone] {
             let r = BlobRef::new(w, "avatar:nobody".into());
             put_ref(&store, &w.id, &r);

@@ -94,18 +94,7 @@ impl LocalBlobs {
         let id = new_blob_id();
         let dest = self.path_of(&id)?;
         match write::new_blob(body, limit, hashes, stage, &dest).await {
-            Ok((s, staged)) => {
-                let (size, crc32c, sha1) = (s.size, s.crc32c, s.sha1);
-                Ok((
-                    Written {
-                        id,
-                        size,
-                        crc32c,
-                        sha1,
-                    },
-                    staged,
-                ))
-            }
+            Ok((s, staged)) => Ok((s.into_written(id), staged)),
             Err(e) => {
                 // Nothing refers to the blob yet: whatever part of it exists goes.
                 let _ = tokio::fs::remove_file(&dest).await;

@@ -163,9 +163,20 @@ pub async fn new_blob(
 
 /// What was measured of a blob while it was written.
 pub struct Sums {
-    pub size: u64,
-    pub crc32c: u32,
-    pub sha1: Option<String>,
+    size: u64,
+    crc32c: u32,
+    sha1: Option<String>,
+}
+
+impl Sums {
+    pub fn into_written(self, id: String) -> super::Written {
+        super::Written {
+            id,
+            size: self.size,
+            crc32c: self.crc32c,
+            sha1: self.sha1,
+        }
+    }
 }
 
 /// Reads from `body` until `buf` holds a whole batch or the body ends (then true).

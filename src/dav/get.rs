@@ -89,12 +89,7 @@ pub async fn handle(ctx: Ctx, req: Req) -> DavResult {
         &format!("attachment; filename*=UTF-8''{enc}; filename=\"{enc}\""),
     );
     // Only a checksum Hearth verified: the desktop client fails a download that does not match.
-    let verified = match (&node.sha1, &node.client_checksum) {
-        (Some(s), _) => Some(format!("SHA1:{s}")),
-        (None, Some(c)) if c.starts_with("MD5:") => Some(c.clone()),
-        _ => None,
-    };
-    if let Some(sum) = verified {
+    if let Some(sum) = node.verified_checksum() {
         response::set_header(&mut r, header::HeaderName::from_static("oc-checksum"), &sum);
     }
     Ok(r)

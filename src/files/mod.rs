@@ -285,9 +285,8 @@ impl Files {
         };
         let limit = available.unwrap_or(u64::MAX);
         // SHA-1 only to verify one the client sent (see `Hashes`).
-        let hashes = match announced(opts.checksum.as_deref(), "SHA1") {
-            true => Hashes::WITH_SHA1,
-            false => Hashes::CRC_ONLY,
+        let hashes = Hashes {
+            sha1: announced(opts.checksum.as_deref(), "SHA1"),
         };
         // Small content is kept inline (`blobs::inline`): read whole (at most 16 KiB) and
         // committed with its node; anything larger streams into a blob file.

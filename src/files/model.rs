@@ -79,13 +79,18 @@ impl Record for Node {
 
     fn decode_body(version: u8, body: &[u8]) -> Result<Self, String> {
         match version {
-            2 | 3 => NodeView::parse(body)
+            v if is_binary_version(v) => NodeView::parse(body)
                 .map(|v| v.to_node())
                 .ok_or_else(|| "truncated or malformed node record".into()),
             1 => serde_json::from_slice(body).map_err(|e| e.to_string()),
             v => Err(format!("unknown node record version {v}")),
         }
     }
+}
+
+/// Node record versions stored in the binary form `NodeView::parse` reads.
+pub fn is_binary_version(version: u8) -> bool {
+    matches!(version, 2 | 3)
 }
 
 /// A string as one length byte (254 = a u32 length follows, 255 = absent) and its bytes.
@@ -230,6 +235,17 @@ impl<'a> NodeView<'a> {
 impl Node {
     pub fn is_dir(&self) -> bool {
         self.kind == Kind::Dir
+    }
+
+    /// The checksum Hearth verified when the content arrived (`TYPE:hex`): the SHA-1, or a
+    /// verified MD5 kept as the client's checksum. Other client types are kept unverified and
+    /// are not this.
+    pub fn verified_checksum(&self) -> Option<String> {
+        match (&self.sha1, &self.client_checksum) {
+            (Some(s), _) => Some(format!("SHA1:{s}")),
+            (None, Some(c)) if c.starts_with("MD5:") => Some(c.clone()),
+            _ => None,
+        }
     }
 
     /// The same node as a view (renderers take views, so listings need not copy records).

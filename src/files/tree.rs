@@ -127,8 +127,7 @@ impl Reader<'_> {
             .scan_bytes(&prefix, after.as_deref(), |key, bytes| {
                 let name = &key[prefix.len()..];
                 match bytes.split_first() {
-                    // Versions 2 and 3 share one binary form.
-                    Some((&v, body)) if v == 2 || v == <Node as store::Record>::VERSION => {
+                    Some((&v, body)) if super::model::is_binary_version(v) => {
                         match NodeView::parse(body) {
                             Some(v) => f(&v),
                             None => {
