@@ -35,7 +35,8 @@ log() { echo "[files-il $(date +%H:%M:%S)] $*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 [ -x "$PEERS_SH" ] && [ -f "$HARNESS/wl-small.py" ] || die "peer harness not found at $HARNESS (set BENCH_HARNESS)"
 [ -x "$HEARTH_BIN" ] || die "no Hearth binary at $HEARTH_BIN (cargo build --release, or set HEARTH_BIN)"
-for c in curl wrk ss "$PY"; do command -v "$c" >/dev/null || die "$c not found (scripts/bench/files.sh installs the peers and tools)"; done
+. "$HERE/files-deps.sh"
+for c in curl wrk ss "$PY"; do command -v "$c" >/dev/null || die "$c not found"; done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/hearth-files-il.XXXXXX")
 chmod 755 "$TMP"   # Apache's workers (www-data) must reach their document root below it

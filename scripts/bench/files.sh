@@ -51,18 +51,7 @@ die() { log "FATAL: $*"; exit 1; }
 for f in "$MEM_PY" "$PF_PY" "$FAM_PY" "$REPORT_PY"; do [ -f "$f" ] || die "missing helper $f"; done
 
 # ---------------------------------------------------------------- dependencies
-missing=()
-command -v nginx >/dev/null || missing+=(nginx-light)
-dpkg -s libnginx-mod-http-dav-ext >/dev/null 2>&1 || missing+=(libnginx-mod-http-dav-ext)
-command -v apache2 >/dev/null || missing+=(apache2)
-command -v rclone >/dev/null || missing+=(rclone)
-command -v wrk >/dev/null || missing+=(wrk)
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing missing packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get install -y -qq "${missing[@]}" || { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; }; } >&2 \
-    || log "apt-get install failed; the affected servers will be skipped"
-fi
+. "$HERE/files-deps.sh"
 for c in curl ss wrk "$PY"; do command -v "$c" >/dev/null || die "$c not found"; done
 
 if [ -z "${SERVERS:-}" ]; then
