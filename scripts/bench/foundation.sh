@@ -74,18 +74,14 @@ row()  { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" >> "$ROWS"; }
 note() { echo "- $*" >> "$NOTES"; log "$*"; }
 
 # ---------------------------------------------------------------- dependencies
+. "$HERE/apt-missing.sh"
 missing=()
 command -v nginx >/dev/null || missing+=(nginx-light)
 dpkg -s libnginx-mod-http-dav-ext >/dev/null 2>&1 || missing+=(libnginx-mod-http-dav-ext)
 command -v rclone >/dev/null || missing+=(rclone)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v hyperfine >/dev/null || missing+=(hyperfine)
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing missing packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >&2 \
-    || log "apt-get install failed; the affected figures will be skipped"
-fi
+apt_install_missing "the affected figures" "${missing[@]}"
 for c in curl ss "$PY"; do command -v "$c" >/dev/null || die "$c not found"; done
 
 # ---------------------------------------------------------------- python helpers
