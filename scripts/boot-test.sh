@@ -328,7 +328,9 @@ ssh -q -p "$SSHP" -o StrictHostKeyChecking=no -o UserKnownHostsFile="$W/known_ho
 # `hearth update FILE` on the box refuses a bundle not signed with the image's key (the first
 # 2 MB of one: the manifest and its signature come first).
 head -c 2000000 "$W/foreign.bundle" | on_box 'cat >/tmp/foreign.bundle'
-out=$(on_box '/boot/slot-a/hearth --data /data/hearth update /tmp/foreign.bundle; echo "exit $?"' 2>&1)
+# stderr joins stdout on the box: ssh carries the two on separate channels, so merging them
+# here would not keep the message ahead of the exit status.
+out=$(on_box '/boot/slot-a/hearth --data /data/hearth update /tmp/foreign.bundle 2>&1; echo "exit $?"' 2>&1)
 case $out in *signature*"exit 1"*) ;; *) fail "hearth update accepted or mishandled a foreign bundle: $out" ;; esac
 for _ in $(seq 1 120); do grep -q 'hearth-init: memory (idle' "$W/console-4.log" && break; sleep 0.5; done
 echo "with SSH and Wi-Fi opted in (and the simulated radios): $(tr -d '\r' <"$W/console-4.log" | grep -o 'memory (idle.*' | tail -1 || true)"
