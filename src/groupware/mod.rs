@@ -77,6 +77,9 @@ pub struct Groupware {
     store: Arc<Store>,
     /// Largest object accepted, in bytes.
     pub max_object_bytes: usize,
+    /// Raised when a calendar object's reminders were indexed anew, so the reminder job can
+    /// sleep until the next one is due instead of polling.
+    pub reminders_changed: tokio::sync::Notify,
 }
 
 fn coll_key(owner: &str, kind: Kind, uri: &str) -> String {
@@ -109,6 +112,7 @@ impl Groupware {
         Groupware {
             store,
             max_object_bytes,
+            reminders_changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -466,8 +470,9 @@ impl Groupware {
             record_change(tx, coll, uri, false)?;
             Ok::<_, GroupwareError>(old.is_none())
         })?;
-        if coll.kind == Kind::Addressbook {
-            self.card_changed(coll, uri, Some(text));
+        match coll.kind {
+            Kind::Addressbook => self.card_changed(coll, uri, Some(text)),
+            Kind::Calendar => self.reminders_changed.notify_one(),
         }
         Ok((created, etag))
     }

@@ -128,6 +128,18 @@ impl Groupware {
             Ok(out)
         })
     }
+
+    /// When the next indexed reminder is due (Unix seconds), if there is one.
+    pub fn next_reminder_at(&self) -> Result<Option<i64>> {
+        let mut next = None;
+        self.store.read(|tx| {
+            tx.scan(&ALARMTIME_REMINDER, "", |_, r: Reminder| {
+                next = Some(r.at);
+                false
+            })
+        })?;
+        Ok(next)
+    }
 }
 
 /// Indexes the next triggers of an object whose indexed ones are all spent (recurring ones).

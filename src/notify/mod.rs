@@ -152,33 +152,58 @@ impl Notify {
     }
 }
 
-/// Fires calendar reminders: every few seconds, the due ones become a notification for the
-/// calendar's owner and, for EMAIL alarms or when the owner has an address and mail is set
-/// up, an e-mail. Each reminder is taken out of the index before it is delivered (at most
-/// once; a crash in between loses one reminder rather than repeating it).
+/// Fires calendar reminders: the due ones become a notification for the calendar's owner
+/// and, for EMAIL alarms or when the owner has an address and mail is set up, an e-mail.
+/// Each reminder is taken out of the index before it is delivered (at most once; a crash in
+/// between loses one reminder rather than repeating it).
+///
+/// Between runs the job sleeps until the next reminder is due or a calendar object changes,
+/// but never longer than [`REMINDER_RECHECK`]: the wall clock can jump (a box that booted
+/// with its RTC at 2000 sets it from the network), and a sleep is measured on the monotonic
+/// clock.
 pub async fn reminder_loop(app: Arc<crate::state::App>) {
+    const BATCH: usize = 100;
     loop {
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
         let a = app.clone();
-        let due =
-            match tokio::task::spawn_blocking(move || a.groupware.take_due_reminders(now, 100))
-                .await
-            {
-                Ok(Ok(d)) => d,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "reminders: index unreadable");
-                    continue;
-                }
-                Err(_) => continue,
-            };
+        let taken = tokio::task::spawn_blocking(move || {
+            let due = a.groupware.take_due_reminders(unix_now(), BATCH)?;
+            Ok::<_, crate::groupware::GroupwareError>((due, a.groupware.next_reminder_at()?))
+        })
+        .await;
+        let (due, next) = match taken {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reminders: index unreadable");
+                (Vec::new(), None)
+            }
+            Err(_) => (Vec::new(), None),
+        };
+        let more = due.len() == BATCH;
         for r in due {
             deliver(&app, r).await;
         }
+        if more {
+            continue;
+        }
+        let wait = next.map_or(REMINDER_RECHECK.as_secs(), |at| {
+            at.saturating_sub(unix_now())
+                .clamp(1, REMINDER_RECHECK.as_secs() as i64) as u64
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+            _ = app.groupware.reminders_changed.notified() => {}
+        }
     }
+}
+
+/// The longest the reminder job sleeps without looking at the index again.
+const REMINDER_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
