@@ -17,6 +17,13 @@ use super::{BlobError, Hashes};
 /// nothing against the work on it, small enough that the few batches in flight stay a few MiB.
 const BATCH: usize = 1024 * 1024;
 
+/// Each batch goes to the file in writes of this size. The page cache takes a folio as large
+/// as the write, and large folios come from the large free blocks, which in a VM are the ones
+/// the host has taken back (free page reporting): their first touch traps to the host. With
+/// `dd` into a new file after a few idle seconds on the dev VM, 1 MiB writes ran at 780-850
+/// MB/s and 64 KiB ones at 2.6-2.8 GB/s; a 1 GiB PUT went from 0.4-0.7 to 1.5-1.6 GB/s.
+const WRITE_PIECE: usize = 64 * 1024;
+
 /// How many batches each of the SHA-1 and writing threads may have queued. A short stall
 /// in one step (the disk's queue full, the hashing thread descheduled) then does not stop the
 /// others; measured: with one batch in flight per step (a lock-step pipeline) both cores of
@@ -50,7 +57,7 @@ pub async fn new_blob(
         let path = dest.to_owned();
         let file = blocking(move || {
             let mut f = create(&path)?;
-            f.write_all(&buf)?;
+            write_pieces(&mut f, &buf)?;
             if stage {
                 return Ok(Some(f));
             }
@@ -97,7 +104,7 @@ pub async fn new_blob(
         let (mut written, mut crc) = (0u64, 0u32);
         while let Some(b) = write_rx.blocking_recv() {
             crc = crc32c::crc32c_append(crc, &b.buf);
-            f.write_all(&b.buf)?;
+            write_pieces(&mut f, &b.buf)?;
             // Start writing this batch to the disk now, so the fsync at the end waits for the
             // last batches only, not for the whole file.
             writeback::start(&f, written, b.buf.len() as u64);
@@ -177,6 +184,11 @@ impl Sums {
             sha1: self.sha1,
         }
     }
+}
+
+fn write_pieces(f: &mut std::fs::File, buf: &[u8]) -> std::io::Result<()> {
+    buf.chunks(WRITE_PIECE)
+        .try_for_each(|piece| f.write_all(piece))
 }
 
 /// Reads from `body` until `buf` holds a whole batch or the body ends (then true).
