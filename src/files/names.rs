@@ -13,7 +13,12 @@ pub const FORBIDDEN_NAMES: [&str; 1] = [".htaccess"];
 /// Checks one path segment and returns it in NFC (macOS sends NFD; one file must not appear
 /// twice under two spellings).
 pub fn validate(name: &str) -> Result<String, FilesError> {
-    let nfc: String = name.nfc().collect();
+    // ASCII is already NFC: most names skip the normaliser (about 1 % of a small GET's CPU).
+    let nfc: String = if name.is_ascii() {
+        name.to_owned()
+    } else {
+        name.nfc().collect()
+    };
     let bad = |why: &str| Err(FilesError::BadName(format!("{name:?} {why}")));
     if nfc.is_empty() {
         return bad("is empty");
