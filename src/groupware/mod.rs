@@ -90,7 +90,8 @@ pub fn obj_key(coll: u64, uri: &str) -> String {
     format!("{coll:016x}\0{uri}")
 }
 
-fn now() -> i64 {
+/// Unix seconds now: the clock reminders are indexed and taken by.
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -166,7 +166,9 @@ pub async fn reminder_loop(app: Arc<crate::state::App>) {
     loop {
         let a = app.clone();
         let taken = tokio::task::spawn_blocking(move || {
-            let due = a.groupware.take_due_reminders(unix_now(), BATCH)?;
+            let due = a
+                .groupware
+                .take_due_reminders(crate::groupware::now(), BATCH)?;
             Ok::<_, crate::groupware::GroupwareError>((due, a.groupware.next_reminder_at()?))
         })
         .await;
@@ -186,7 +188,7 @@ pub async fn reminder_loop(app: Arc<crate::state::App>) {
             continue;
         }
         let wait = next.map_or(REMINDER_RECHECK.as_secs(), |at| {
-            at.saturating_sub(unix_now())
+            at.saturating_sub(crate::groupware::now())
                 .clamp(1, REMINDER_RECHECK.as_secs() as i64) as u64
         });
         tokio::select! {
@@ -198,13 +200,6 @@ pub async fn reminder_loop(app: Arc<crate::state::App>) {
 
 /// The longest the reminder job sleeps without looking at the index again.
 const REMINDER_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
     let when = crate::groupware::expand::utc_stamp(r.start);
