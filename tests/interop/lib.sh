@@ -10,6 +10,7 @@
 #   check NAME CMD...     runs CMD, prints `ok NAME` or `FAIL NAME` (+ the tail of CMD's output)
 #   finish                prints `N passed, M failed` and exits non-zero when M > 0
 #   log_mark / log_since  line count of the server log, and the lines appended after a mark
+#                         (both wait until the log has caught up with the requests made so far)
 #   urlenc STRING         percent-encodes every byte except [A-Za-z0-9._~/-]
 #   mktmp                 a temp dir removed on exit
 #
@@ -141,9 +142,30 @@ add_user() {
 }
 
 # --- server log --------------------------------------------------------------------------
-log_mark() { wc -l <"$SERVER_LOG" | tr -d ' '; }
+# The server writes its log in batches (up to 50 ms after a line), so a line may not be in the
+# file yet when a client has had its answer. log_settle makes one request of its own (HEAD of a
+# path no one else uses) and waits until its line is in the file: lines are written in order, so
+# every earlier request's line is there too. log_since leaves these marker lines out.
+# (The tag is made of the clock, not a counter: log_mark runs in a $(...) subshell.)
+log_settle() {
+  local tag="hearth-log-mark-$(date +%s%N)-$RANDOM"
+  curl -s -o /dev/null --max-time 5 -I "$BASE/$tag"
+  for _ in $(seq 1 250); do
+    grep -qF "path=/$tag " "$SERVER_LOG" && return 0
+    sleep 0.02
+  done
+  echo "# log_settle: the marker request $tag did not reach the server log within 5 s" >&2
+  return 1
+}
+log_mark() {
+  log_settle
+  wc -l <"$SERVER_LOG" | tr -d ' '
+}
 # log_since MARK: the request lines appended after MARK
-log_since() { tail -n "+$(($1 + 1))" "$SERVER_LOG"; }
+log_since() {
+  log_settle
+  tail -n "+$(($1 + 1))" "$SERVER_LOG" | grep -v 'path=/hearth-log-mark-' || true
+}
 
 # --- checks ------------------------------------------------------------------------------
 PASSED=0

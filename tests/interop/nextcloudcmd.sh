@@ -42,7 +42,6 @@ ncsync() {
   timeout "$NC_TIMEOUT" nextcloudcmd --non-interactive -u "$ADMIN_USER" -p "$ADMIN_PASS" \
     --max-sync-retries 2 "$dir" "$BASE" >"$out" 2>&1
   rc=$?
-  sleep 0.3 # let the last request lines reach the log
   log_since "$LAST_MARK" >"$ARTIFACTS/nextcloudcmd-$step-requests.log"
   echo "nextcloudcmd $step: exit $rc after $((SECONDS - t0)) s; output $out"
   grep -E 'Server reported no|\[ warning|ERROR|Error|error:' "$out" | grep -vE 'QSslSocket|libproxy|0 errors|System exclude list file could not be read' | tail -n 15
