@@ -173,13 +173,10 @@ fn every_response_has_its_own_request_id() {
     );
     assert!(a.len() >= 16 && a != b);
     // One log line per request, carrying the same id.
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let log = s.log_text();
-    assert!(
-        log.lines()
-            .any(|l| l.contains(&a) && l.contains("/status.php") && l.contains("status=200")),
-        "{log}"
-    );
+    s.wait_for_log_line(|l| {
+        l.contains(&a) && l.contains("/status.php") && l.contains("status=200")
+    });
+    s.wait_for_log_line(|l| l.contains(&b) && l.contains("/nothing"));
 }
 
 #[test]

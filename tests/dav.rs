@@ -1025,18 +1025,7 @@ fn large_uploads_failing_midway_leave_nothing_behind() {
     let _ = c.shutdown(std::net::Shutdown::Both);
     drop(c);
     // The request's log line is written once the server has given up on it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !s
-        .log_text()
-        .lines()
-        .any(|l| l.contains("PUT") && l.contains("/gone"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no log line for the broken PUT"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    s.wait_for_log_line(|l| l.contains("PUT") && l.contains("/gone"));
     assert_eq!(exists("admin", ADMIN_PW, "gone"), 404);
 
     // 2.5 MiB plus a bit (not a whole number of batches), within the quota: stored exactly.

@@ -110,6 +110,23 @@ impl Server {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// The log once a line satisfying `want` is in it (the server writes its log in batches,
+    /// up to 50 ms after the line); panics with the log after 20 s.
+    pub fn wait_for_log_line(&self, want: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let log = self.log_text();
+            if log.lines().any(&want) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the expected line did not reach the log within 20 s:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Runs a CLI subcommand against this data directory.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOut {
         cli_in(self.dir.path(), args, stdin)
