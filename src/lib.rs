@@ -15,6 +15,7 @@ pub mod http;
 pub mod net;
 pub mod notify;
 pub mod ocs;
+pub mod sched;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -56,6 +57,9 @@ pub fn serve_blocking(data: &Path, flags: &Overrides) -> ExitCode {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(budget.worker_threads)
         .max_blocking_threads(budget.blocking_threads)
+        // A short time slice for the threads that answer requests (see `sched`).
+        .on_thread_start(sched::default_slice)
+        .on_thread_unpark(sched::request_slice)
         .enable_all()
         .build();
     let rt = match rt {

@@ -15,6 +15,14 @@
 //! says so first (`Store::expect_write`); while one is on its way, the committing thread waits
 //! a moment for it (at most `GATHER`) before committing, so that clients uploading many small
 //! files together share fsyncs instead of alternating between two half-full batches.
+//!
+//! Once writes stop for `SETTLE`, the thread commits one empty transaction. A durable redb
+//! commit ends with a non-durable one of its own (the pages it freed), whose pages stay in
+//! redb's write buffer until the next durable commit; while any do, every read that misses
+//! the page cache first tries to write them out, taking all 131 of the buffer's stripe locks
+//! when there is nothing left to write. Measured with `wrk` (8 connections, 4 KiB GETs of
+//! 2,000 files just uploaded): 41k answers/s before, 49k after. The empty commit writes the
+//! buffer out, costs one fsync per burst of writes, and changes nothing readers see.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +40,8 @@ use super::{SharedReads, StoreError, WriteTx};
 const MAX_BATCH: usize = 64;
 /// How long a batch waits at most for writes that have said they are on their way.
 const GATHER: Duration = Duration::from_micros(500);
+/// How long writes must have stopped before the settling commit (see the module comment).
+const SETTLE: Duration = Duration::from_millis(50);
 
 /// One queued write, type-erased for the committing thread.
 trait Queued: Send {
@@ -112,7 +122,11 @@ impl Committer {
         let seen = expected.clone();
         let thread = std::thread::Builder::new()
             .name("hearth-commit".into())
-            .spawn(move || run(&db, &rx, &seen, &reads))?;
+            .spawn(move || {
+                // Writers wait for this thread's answers: it asks for the short slice too.
+                crate::sched::request_slice();
+                run(&db, &rx, &seen, &reads);
+            })?;
         Ok(Committer {
             queue: Mutex::new(Some(tx)),
             expected,
@@ -186,7 +200,25 @@ fn run(
     expected: &AtomicUsize,
     reads: &SharedReads,
 ) {
-    while let Ok(first) = queue.recv() {
+    // Whether a commit happened since the last settling one.
+    let mut unsettled = false;
+    loop {
+        let first = if unsettled {
+            match queue.recv_timeout(SETTLE) {
+                Ok(j) => j,
+                Err(RecvTimeoutError::Timeout) => {
+                    settle(db);
+                    unsettled = false;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match queue.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            }
+        };
         let mut batch = vec![first];
         let deadline = Instant::now() + GATHER;
         while batch.len() < MAX_BATCH {
@@ -207,6 +239,19 @@ fn run(
         if catch_unwind(AssertUnwindSafe(|| commit_batch(db, batch, reads))).is_err() {
             tracing::error!("a queued database write panicked");
         }
+        unsettled = true;
+    }
+}
+
+/// The empty durable commit that writes out what redb's last commit left buffered. Readers
+/// keep their snapshot: nothing they can see changes.
+fn settle(db: &Database) {
+    let done = match db.begin_write() {
+        Ok(txn) => txn.commit().map_err(redb::Error::from),
+        Err(e) => Err(redb::Error::from(e)),
+    };
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "the settling commit failed (reads stay slower until the next write)");
     }
 }
 
