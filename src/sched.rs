@@ -6,7 +6,7 @@
 //! total, only shorter turns: when a request wakes it while every core is busy, it can
 //! preempt a thread running a longer slice instead of queueing behind it, so the answer
 //! leaves sooner. Measured on the 2-core test VM, where the benchmark's own client shares the
-//! cores: small downloads (8 clients, 4 KiB) +2.5 to +6 % files/s (docs/benchmarks.md).
+//! cores: small downloads (8 clients, 4 KiB) +2 to +8 % files/s (docs/benchmarks.md).
 //!
 //! Only the async workers ask, and the commit thread whose answers writers wait for
 //! (`store::commit`). Blocking threads (uploads' writers, password hashing) keep
