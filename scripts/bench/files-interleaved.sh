@@ -44,11 +44,7 @@ export BENCH_DATA=$TMP/peers
 HPID=""; STARTED=()
 cleanup() {
   local rc=$?
-  if [ -n "$HPID" ]; then
-    kill -TERM "$HPID" 2>/dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$HPID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$HPID" 2>/dev/null || true
-  fi
+  [ -z "$HPID" ] || stop_hearth_pid  # files-lib.sh (sourced before Hearth starts)
   for p in "${STARTED[@]}"; do "$PEERS_SH" stop "$p" >/dev/null 2>&1 || true; done
   if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
   exit $rc

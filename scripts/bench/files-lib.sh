@@ -1,4 +1,5 @@
-# Sourced by the files benchmarks (files.sh, files-interleaved.sh). Needs from the caller:
+# Sourced by the files benchmarks (files.sh, files-interleaved.sh, files-small-down.sh). Needs
+# from the caller:
 # `die`, HEARTH_BIN, ADMIN and ADMIN_PASS.
 
 # The peers' port range (peers.sh uses BASE+1..BASE+9 and refuses a port in use), unless
@@ -32,4 +33,12 @@ start_hearth() {  # start_hearth DATADIR LOG [nosetup]: sets HPID, HADDR; runs `
   local out
   out=$(printf '%s\n' "$ADMIN_PASS" | env "${UNSET_HEARTH[@]}" NO_COLOR=1 "$HEARTH_BIN" setup --data "$dir" \
         --name family --admin "$ADMIN" --password-stdin 2>&1) || die "hearth setup failed: $out"
+}
+
+stop_hearth_pid() {  # SIGTERM the Hearth of HPID, wait up to 15 s (shutdown grace is 10 s), then SIGKILL
+  [ -n "$HPID" ] || return 0
+  kill -TERM "$HPID" 2>/dev/null || true
+  for _ in $(seq 1 150); do kill -0 "$HPID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$HPID" 2>/dev/null || true
+  HPID=""
 }

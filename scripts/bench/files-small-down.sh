@@ -33,11 +33,7 @@ export BENCH_DATA=$TMP/peers
 HPID=""; NGINX=0
 cleanup() {
   local rc=$?
-  if [ -n "$HPID" ]; then
-    kill -TERM "$HPID" 2>/dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$HPID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$HPID" 2>/dev/null || true
-  fi
+  [ -z "$HPID" ] || stop_hearth_pid  # files-lib.sh (sourced before Hearth starts)
   [ "$NGINX" = 0 ] || "$HARNESS/peers.sh" stop nginx >/dev/null 2>&1 || true
   rm -rf "$TMP"
   exit $rc
