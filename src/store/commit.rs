@@ -16,7 +16,8 @@
 //! a moment for it (at most `GATHER`) before committing, so that clients uploading many small
 //! files together share fsyncs instead of alternating between two half-full batches.
 //!
-//! Once writes stop for `SETTLE`, the thread commits one empty transaction. A durable redb
+//! Once writes stop for `SETTLE`, the thread commits one empty transaction (after its own
+//! commits and after those `Store::write` makes directly, which it is told of). A durable redb
 //! commit ends with a non-durable one of its own (the pages it freed), whose pages stay in
 //! redb's write buffer until the next durable commit; while any do, every read that misses
 //! the page cache first tries to write them out, taking all 131 of the buffer's stripe locks
@@ -99,6 +100,22 @@ where
     }
 }
 
+/// Word that a commit happened outside the queue (`Store::write`): the thread settles after it
+/// as after its own. It never runs, so no transaction is begun for it.
+struct CommittedElsewhere;
+
+impl Queued for CommittedElsewhere {
+    fn ready(&mut self) -> bool {
+        false
+    }
+
+    fn apply(&mut self, _tx: &WriteTx) -> bool {
+        true
+    }
+
+    fn finish(self: Box<Self>, _failed: Option<&str>) {}
+}
+
 /// A write on its way to the queue (see the module comment); dropping it withdraws it.
 pub struct Expected(Arc<AtomicUsize>);
 
@@ -162,18 +179,26 @@ impl Committer {
             reply,
             _expected: expected,
         });
-        let sent = self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|q| q.send(job).is_ok());
-        if sent != Some(true) {
+        if !self.send(job) {
             return Err(E::from(StoreError::WriterGone));
         }
         answer
             .await
             .unwrap_or_else(|_| Err(E::from(StoreError::WriterGone)))
+    }
+
+    /// Says that `Store::write` committed, so that the thread settles after it too.
+    pub fn committed_elsewhere(&self) {
+        self.send(Box::new(CommittedElsewhere));
+    }
+
+    /// Queues `job`; false once the thread is stopping.
+    fn send(&self, job: Box<dyn Queued>) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|q| q.send(job).is_ok())
     }
 
     /// Lets queued writes finish and stops the thread (the database file stays locked until

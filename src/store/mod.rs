@@ -376,6 +376,11 @@ impl Store {
         let out = f(&WriteTx::new(&txn))?;
         txn.commit().map_err(StoreError::from)?;
         self.reads.committed();
+        // The committing thread settles after this commit too (see `commit`); a store that
+        // never queued a write (a command-line tool) has no such thread and needs none.
+        if let Some(Ok(c)) = self.committer.get() {
+            c.committed_elsewhere();
+        }
         Ok(out)
     }
 
