@@ -517,7 +517,7 @@ fn system_page_for_admins_and_a_public_health_check() {
 #[test]
 fn a_small_memory_budget_bounds_threads_and_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::<Log>::default();
     let (mut child, http, _) = serve(
         dir.path(),
         &["--http", "127.0.0.1:0"],
@@ -538,13 +538,12 @@ fn a_small_memory_budget_bounds_threads_and_connections() {
         .unwrap();
     let _ = child.kill();
     let _ = child.wait();
+    log.wait_ended(std::time::Duration::from_secs(5));
     assert_eq!(r.status, 200);
-    let line = log
-        .lock()
-        .unwrap()
-        .iter()
+    let text = log.text();
+    let line = text
+        .lines()
         .find(|l| l.contains("memory budget"))
-        .cloned()
         .unwrap_or_default();
     assert!(
         line.contains("memory budget 32 MiB")

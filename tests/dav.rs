@@ -517,6 +517,7 @@ fn hostile_requests_are_refused_cleanly() {
     // Nothing was lost or leaked.
     assert_eq!(dav(&s, "GET", "/keep/file").send().text(), "mine");
     assert!(s.is_running());
+    s.settle_log();
     assert!(!s.log_text().contains("panicked"));
 }
 

@@ -88,6 +88,7 @@ fn malformed_requests_get_clear_errors() {
     }
     assert!(s.is_running(), "the server died");
     assert_eq!(s.req("GET", "/status.php").send().status, 200);
+    s.settle_log();
     assert!(!s.log_text().contains("panicked"), "{}", s.log_text());
 }
 

@@ -1,6 +1,9 @@
 //! The log writer: lines are appended to a buffer in memory and one thread writes them out
 //! 50 ms after the first of them arrived, or as soon as 64 KiB are waiting. With nothing to
 //! write the thread sleeps until a line comes: an idle box is not woken 20 times a second.
+//! Only request lines (target `hearth::request`) wait like that: any other line (start-up,
+//! the claim code, warnings) is urgent and is written at once, with whatever is buffered
+//! before it, because a person at the console or a script reading the log is waiting for it.
 //!
 //! Why not `tracing_appender::non_blocking`: it sends every line through a channel whose
 //! receiving thread is woken for each one; at tens of thousands of requests a second those
@@ -25,6 +28,8 @@ struct Pending {
     buf: Vec<u8>,
     dropped: u64,
     closing: bool,
+    /// A line that must not wait for the gathering interval is buffered.
+    urgent: bool,
 }
 
 #[derive(Default)]
@@ -33,14 +38,21 @@ struct Shared {
     wake: Condvar,
 }
 
-/// Hands out writers that append to the shared buffer (one `write_all` per event).
+/// The target of request lines, the only ones that are batched.
+const REQUEST_TARGET: &str = "hearth::request";
+
+/// Hands out writers that append to the shared buffer (one `write_all` per event). An urgent
+/// writer also has the thread write without waiting for more lines.
 #[derive(Clone)]
-pub struct BatchWriter(Arc<Shared>);
+pub struct BatchWriter {
+    shared: Arc<Shared>,
+    urgent: bool,
+}
 
 impl Write for BatchWriter {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         let mut p = self
-            .0
+            .shared
             .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -50,10 +62,13 @@ impl Write for BatchWriter {
         }
         let before = p.buf.len();
         p.buf.extend_from_slice(b);
-        // Only the first line (the thread may be asleep with no timer) and the one that fills
-        // the buffer wake it; every other notify would be a wasted futex call.
-        if before == 0 || (before < WAKE_AT && p.buf.len() >= WAKE_AT) {
-            self.0.wake.notify_one();
+        // Only the first line (the thread may be asleep with no timer), the one that fills
+        // the buffer and an urgent one wake it; every other notify would be a wasted futex
+        // call.
+        let newly_urgent = self.urgent && !p.urgent;
+        p.urgent |= self.urgent;
+        if before == 0 || (before < WAKE_AT && p.buf.len() >= WAKE_AT) || newly_urgent {
+            self.shared.wake.notify_one();
         }
         Ok(b.len())
     }
@@ -67,6 +82,13 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     type Writer = BatchWriter;
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        BatchWriter {
+            shared: self.shared.clone(),
+            urgent: self.urgent || meta.target() != REQUEST_TARGET,
+        }
     }
 }
 
@@ -95,7 +117,15 @@ pub fn writer() -> (BatchWriter, LogGuard) {
     writer_to(io::stderr())
 }
 
-fn writer_to(mut out: impl Write + Send + 'static) -> (BatchWriter, LogGuard) {
+fn writer_to(out: impl Write + Send + 'static) -> (BatchWriter, LogGuard) {
+    writer_gathering(out, INTERVAL)
+}
+
+/// `interval`: how long request lines gather (a test sets it long to tell urgent lines apart).
+fn writer_gathering(
+    mut out: impl Write + Send + 'static,
+    interval: Duration,
+) -> (BatchWriter, LogGuard) {
     let shared = Arc::new(Shared::default());
     let worker = shared.clone();
     let thread = std::thread::Builder::new()
@@ -114,10 +144,13 @@ fn writer_to(mut out: impl Write + Send + 'static) -> (BatchWriter, LogGuard) {
                     // Let lines gather for a moment rather than writing them one by one.
                     p = worker
                         .wake
-                        .wait_timeout_while(p, INTERVAL, |p| !p.closing && p.buf.len() < WAKE_AT)
+                        .wait_timeout_while(p, interval, |p| {
+                            !p.closing && !p.urgent && p.buf.len() < WAKE_AT
+                        })
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
                     std::mem::swap(&mut p.buf, &mut spare);
+                    p.urgent = false;
                     (p.closing, std::mem::take(&mut p.dropped))
                 };
                 if !spare.is_empty() {
@@ -140,7 +173,13 @@ fn writer_to(mut out: impl Write + Send + 'static) -> (BatchWriter, LogGuard) {
             }
         })
         .ok();
-    (BatchWriter(shared.clone()), LogGuard { shared, thread })
+    (
+        BatchWriter {
+            shared: shared.clone(),
+            urgent: false,
+        },
+        LogGuard { shared, thread },
+    )
 }
 
 #[cfg(test)]
@@ -185,6 +224,42 @@ mod tests {
             sink.0.lock().map(|b| b.clone()).unwrap_or_default(),
             b"line 1\nline 2\n"
         );
+    }
+
+    /// Through tracing's formatter, as in the binary: a request line waits for company; a
+    /// warning behind it is written at once and takes the request line with it, in order.
+    /// The gathering interval is 30 s here, so the bounds tell the two apart even on a
+    /// loaded machine.
+    #[test]
+    fn a_non_request_line_is_written_without_the_gathering_wait() {
+        let sink = Sink::default();
+        let (w, guard) = writer_gathering(sink.clone(), Duration::from_secs(30));
+        let text = || {
+            String::from_utf8(sink.0.lock().map(|b| b.clone()).unwrap_or_default())
+                .unwrap_or_default()
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(w)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "hearth::request", "GET /status.php 200");
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(text(), "", "a request line was written before the interval");
+            tracing::warn!("not set up yet: claim code");
+        });
+        let t0 = std::time::Instant::now();
+        while !text().contains("claim code") {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "urgent line not written"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let got = text();
+        let request = got.find("GET /status.php").unwrap_or(usize::MAX);
+        assert!(request < got.find("claim code").unwrap_or(0), "{got}");
+        drop(guard);
     }
 
     #[test]

@@ -14,6 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { sleep } from './lib.mjs';
 
 const BIN = process.env.HEARTH_BIN || '/root/.cache/hearth-target/debug/hearth';
 const CHROMIUM = '/usr/bin/chromium';
@@ -95,8 +96,6 @@ function freePort() {
     });
   });
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** fetch with a bounded time; returns { status, headers, text, json }. */
 async function http(url, { method = 'GET', headers = {}, body, redirect = 'manual' } = {}) {

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { sleep, waitForLog } from './lib.mjs';
 
 const BIN = process.env.HEARTH_BIN || '/root/.cache/hearth-target/debug/hearth';
 const ARTIFACTS = process.env.ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-wizard-artifacts-'));
@@ -32,7 +33,6 @@ let failed = 0;
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const PYBIN = process.env.PYBIN || path.join(os.homedir(), '.cache', 'hearth-pyenv', 'bin', 'python');
 const sinks = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function freePort() {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -115,9 +115,9 @@ async function main() {
   for (let i = 0; i < 200 && !base; i++) await sleep(50);
   assert(base, 'the server did not start');
   const code = spawnSync(BIN, ['claim-code', '--data', data], { env, encoding: 'utf8', timeout: 30_000 }).stdout.trim();
-  await check('claim code is printed by `hearth claim-code` and in the server log', () => {
+  await check('claim code is printed by `hearth claim-code` and in the server log', async () => {
     assert(/^[A-Z0-9]{4}-[A-Z0-9]{4}$/.test(code), `odd code ${code}`);
-    assert(fs.readFileSync(logPath, 'utf8').includes(code), 'code not in the log');
+    await waitForLog(logPath, code);
   });
   await check('status.php says not installed', async () => {
     assert(JSON.parse((await http(`${base}/status.php`)).text).installed === false, 'installed');

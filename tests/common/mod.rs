@@ -7,17 +7,48 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hearth");
 pub const ADMIN_PW: &str = "correct-horse-battery";
 
+/// The lines a server wrote to stderr, as read so far, and whether the reader saw the end.
+#[derive(Default)]
+pub struct Log {
+    lines: Mutex<Vec<String>>,
+    ended: Mutex<bool>,
+    end: Condvar,
+}
+
+impl Log {
+    pub fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits (bounded) until the process's stderr has closed and every line it wrote is
+    /// here: after the process exits, its last lines may still be on their way.
+    pub fn wait_ended(&self, within: Duration) -> bool {
+        let ended = self.ended.lock().unwrap();
+        let (ended, _) = self.end.wait_timeout_while(ended, within, |e| !*e).unwrap();
+        *ended
+    }
+
+    fn push(&self, line: String) {
+        self.lines.lock().unwrap().push(line);
+    }
+
+    fn close(&self) {
+        *self.ended.lock().unwrap() = true;
+        self.end.notify_all();
+    }
+}
+
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
     pub child: Option<Child>,
-    pub log: Arc<Mutex<Vec<String>>>,
+    pub log: Arc<Log>,
     env: Vec<(String, String)>,
 }
 
@@ -73,29 +104,37 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// SIGKILL; once it returns, the log holds every line the process wrote.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            self.log.wait_ended(Duration::from_secs(5));
         }
     }
 
-    /// SIGTERM, then waits (bounded) for a clean exit; returns the exit status.
+    /// SIGTERM, then waits (bounded) for a clean exit; returns the exit status. Once it
+    /// returns, the log holds every line the process wrote (its last words included).
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut c = self.child.take()?;
         let _ = Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(15);
+        let mut status = None;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = c.try_wait() {
-                return Some(st);
+                status = Some(st);
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = c.kill();
-        let _ = c.wait();
-        None
+        if status.is_none() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.log.wait_ended(Duration::from_secs(5));
+        status
     }
 
     pub fn pid(&self) -> u32 {
@@ -106,8 +145,22 @@ impl Server {
         matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
     }
 
+    /// The log as read so far; for a line that must be there, use [`Self::wait_for_log_line`],
+    /// and before checking that one is absent, [`Self::settle_log`].
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.log.text()
+    }
+
+    /// Makes a request of its own and waits until its line is in the log: lines are written
+    /// in order, so everything logged before it is there too. For checks that a line is
+    /// *not* in the log, which would otherwise pass by looking too early.
+    pub fn settle_log(&self) {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("/hearth-log-mark-{}-{n}", std::process::id());
+        let _ = self.req("HEAD", &tag).send();
+        let want = format!("path={tag} ");
+        self.wait_for_log_line(|l| l.contains(&want));
     }
 
     /// The log once a line satisfying `want` is in it (the server writes its log in batches,
@@ -159,7 +212,7 @@ pub fn serve(
     dir: &Path,
     args: &[&str],
     env: &[(String, String)],
-    log: &Arc<Mutex<Vec<String>>>,
+    log: &Arc<Log>,
     want: (bool, bool),
 ) -> (Child, Option<String>, Option<String>) {
     let mut cmd = Command::new(BIN);
@@ -182,8 +235,9 @@ pub fn serve(
                     let _ = tx.send((scheme, rest.trim().to_owned()));
                 }
             }
-            log.lock().unwrap().push(line);
+            log.push(line);
         }
+        log.close();
     });
     let (mut http, mut https) = (None, None);
     while (want.0 && http.is_none()) || (want.1 && https.is_none()) {

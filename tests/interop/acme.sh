@@ -10,6 +10,7 @@
 #   where nothing listens) keeps the old certificate in service and the system page says why.
 # Ends with "N passed, M failed".
 set -uo pipefail
+. "$(dirname "$0")/log-wait.sh"
 BIN=${HEARTH_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/hearth-target}/debug/hearth}
 ART=${ARTIFACTS:-$(mktemp -d)}
 mkdir -p "$ART"
@@ -69,7 +70,7 @@ mkdir -p "$work/data"
 env -u HEARTH_BIN NO_COLOR=1 HEARTH_ACME_CA_FILE="$work/ca.crt" HEARTH_ACME_RETRY_SECS=2 HEARTH_ACME_DNS_WAIT_SECS=1 \
   "$BIN" serve --data "$work/data" --http "127.0.0.1:$HTTP" --https "127.0.0.1:$HTTPS" >"$ART/acme-hearth.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do grep -q "listening on" "$ART/acme-hearth.log" 2>/dev/null && break; sleep 0.1; done
+wait_log "$ART/acme-hearth.log" "listening on" 10 || { bad "Hearth did not start: $(tail -3 "$ART/acme-hearth.log")"; finish; }
 printf 'admin-password-1\n' | timeout 60 "$BIN" setup --data "$work/data" --name family --admin admin --password-stdin >/dev/null ||
   { bad "hearth setup failed"; finish; }
 curl -sf "http://127.0.0.1:$HTTP/hearth-ca.crt" -o "$work/local-ca.crt" || { bad "no local CA"; finish; }
@@ -112,7 +113,7 @@ if [ -n "$s1" ] && pebble_root && public -o "$work/status.json" "https://$NAME:$
 else
   bad "HTTP-01: no certificate served for $NAME (page: $(page | grep -o '<h2>Public certificate.*' | head -c 600))"
 fi
-grep -q "/.well-known/acme-challenge/" "$ART/acme-hearth.log" && ok "the challenge was fetched over plain HTTP after set-up (no redirect for that path)" ||
+wait_log "$ART/acme-hearth.log" "/.well-known/acme-challenge/" && ok "the challenge was fetched over plain HTTP after set-up (no redirect for that path)" ||
   bad "no HTTP-01 fetch in Hearth's request log"
 hsts=$(public -o /dev/null -D - "https://$NAME:$HTTPS/status.php" | tr -d '\r' | grep -i '^strict-transport-security:' || true)
 nohsts=$(curl -s --cacert "$work/local-ca.crt" --resolve "family.local:$HTTPS:127.0.0.1" -o /dev/null -D - "https://family.local:$HTTPS/status.php" | tr -d '\r' | grep -ci '^strict-transport-security:' || true)
@@ -133,7 +134,7 @@ alpn_before=$(grep -c 'answered a TLS-ALPN-01 validation' "$ART/acme-hearth.log"
 st=$(set_cert "do=save&domains=$NAME&directory=https://127.0.0.1:$PB/dir&challenge=tls-alpn-01")
 s3=$(wait_serial_change "${s2:-$s1}" 60)
 if [ -n "$s3" ] && public -o /dev/null "https://$NAME:$HTTPS/status.php" &&
-   [ "$(grep -c 'answered a TLS-ALPN-01 validation' "$ART/acme-hearth.log" || true)" -gt "$alpn_before" ]; then
+   wait_log_count "$ART/acme-hearth.log" 'answered a TLS-ALPN-01 validation' $((alpn_before + 1)); then
   ok "TLS-ALPN-01: pebble validated over TLS with acme-tls/1 on Hearth's HTTPS port ($(($(grep -c 'answered a TLS-ALPN-01 validation' "$ART/acme-hearth.log") - alpn_before)) handshakes); new certificate served (serial $s3)"
 else
   bad "TLS-ALPN-01: no new certificate (status $st, serial $(served_serial), page: $(page | grep -o 'id="acme-error"[^<]*' | head -1))"
@@ -156,7 +157,7 @@ if [ -n "$why" ] && [ "$after" = "$before" ] && public -o /dev/null "https://$NA
 else
   bad "failing challenge: renew $st, reason '$why', serial $before → $after"
 fi
-grep -q 'ACME certificate not obtained' "$ART/acme-hearth.log" && ok "the failure is logged: $(grep -o 'ACME certificate not obtained.*' "$ART/acme-hearth.log" | head -1 | cut -c1-200)" ||
+wait_log "$ART/acme-hearth.log" 'ACME certificate not obtained' && ok "the failure is logged: $(grep -o 'ACME certificate not obtained.*' "$ART/acme-hearth.log" | head -1 | cut -c1-200)" ||
   bad "the failure is not in Hearth's log"
 
 # --- DNS-01 through RFC 2136 updates to a real BIND -----------------------------------------

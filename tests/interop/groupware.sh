@@ -16,7 +16,7 @@ SMTP_PORT=$("$PYBIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0
 "$PYBIN/python" "$INTEROP_DIR/smtp_sink.py" "$SMTP_PORT" "$MAILDIR" >"$ARTIFACTS/groupware-smtp.log" 2>&1 &
 SMTP_PID=$!
 trap 'rc=$?; kill $SMTP_PID 2>/dev/null; (exit $rc); _cleanup' EXIT
-for _ in $(seq 1 100); do grep -q 'smtp sink' "$ARTIFACTS/groupware-smtp.log" && break; sleep 0.1; done
+wait_log "$ARTIFACTS/groupware-smtp.log" 'smtp sink' 10 || echo "# the SMTP sink did not say it started within 10 s" >&2
 export HEARTH_MAIL_HOST=127.0.0.1 HEARTH_MAIL_PORT=$SMTP_PORT HEARTH_MAIL_SECURITY=none
 export HEARTH_MAIL_FROM='Hearth <hearth@family.test>'
 start_server || exit 1

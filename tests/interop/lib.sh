@@ -11,6 +11,8 @@
 #   finish                prints `N passed, M failed` and exits non-zero when M > 0
 #   log_mark / log_since  line count of the server log, and the lines appended after a mark
 #                         (both wait until the log has caught up with the requests made so far)
+#   log_settle            waits until the log has caught up (before a check that a line is absent)
+#   wait_log FILE PAT [S] waits (bounded) for a line matching PAT (log-wait.sh)
 #   urlenc STRING         percent-encodes every byte except [A-Za-z0-9._~/-]
 #   mktmp                 a temp dir removed on exit
 #
@@ -20,6 +22,7 @@ set -uo pipefail
 
 SUITE=${SUITE:-$(basename "${0%.sh}")}
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$INTEROP_DIR/log-wait.sh"
 
 # --- the binary (read before stripping HEARTH_* from the environment) --------------------
 if [ -n "${HEARTH_BIN:-}" ]; then
@@ -150,10 +153,7 @@ add_user() {
 log_settle() {
   local tag="hearth-log-mark-$(date +%s%N)-$RANDOM"
   curl -s -o /dev/null --max-time 5 -I "$BASE/$tag"
-  for _ in $(seq 1 250); do
-    grep -qF "path=/$tag " "$SERVER_LOG" && return 0
-    sleep 0.02
-  done
+  wait_log "$SERVER_LOG" "path=/$tag " 5 && return 0
   echo "# log_settle: the marker request $tag did not reach the server log within 5 s" >&2
   return 1
 }

@@ -6,6 +6,7 @@
 # name end up with distinct names. Needs root (ip netns). Ends with "N passed, M failed".
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/log-wait.sh"
 BIN=${HEARTH_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/hearth-target}/debug/hearth}
 ART=${ARTIFACTS:-$(mktemp -d)}
 mkdir -p "$ART"
@@ -57,7 +58,7 @@ start_box() { # i
   mkdir -p "$work/d$i"
   ip netns exec "$tag-b$i" env -u HEARTH_BIN NO_COLOR=1 HEARTH_MDNS_ENABLED=true "$BIN" serve --data "$work/d$i" --http "10.77.0.1$i:8080" 2>"$ART/mdns-box$i.log" &
   pids+=($!)
-  for _ in $(seq 100); do grep -q "listening on" "$ART/mdns-box$i.log" 2>/dev/null && break; sleep 0.1; done
+  wait_log "$ART/mdns-box$i.log" "listening on" 10 || echo "# box $i did not start within 10 s" >&2
   printf 'box-password-%s\n' "$i" | timeout 60 "$BIN" setup --data "$work/d$i" --name family --admin admin --password-stdin >/dev/null
 }
 
@@ -111,7 +112,7 @@ curl_code=$(nsc curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://10.7
 # A second box with the same name takes a stable fallback name.
 start_box 2
 mac=$(ip netns exec "$tag-b2" cat /sys/class/net/eth0/address | tr -d ':' | tail -c 5)
-for _ in $(seq 40); do grep -q "answers as family-$mac.local\|switching to family-$mac.local" "$ART/mdns-box2.log" && break; sleep 0.5; done
+wait_log "$ART/mdns-box2.log" "answers as family-$mac.local\|switching to family-$mac.local" 20
 sleep 3
 seen=$(browse 6)
 echo "$seen" > "$ART/mdns-seen-2.jsonl"
@@ -125,7 +126,7 @@ if echo "$seen" | grep '"family.local."' | grep -q 10.77.0.11 && ! echo "$seen" 
 else
   bad "family.local belongs to box 1 only"
 fi
-grep -q "taken" "$ART/mdns-box2.log" && ok "box 2 says why it renamed" || bad "box 2 logs the rename"
+wait_log "$ART/mdns-box2.log" "taken" && ok "box 2 says why it renamed" || bad "box 2 logs the rename"
 
 # --- through Avahi (the `zeroconf` feature) -----------------------------------------------
 # A third box runs a general-purpose Linux's Avahi daemon (with its own system D-Bus, in a
@@ -154,11 +155,11 @@ else
     exec env -u HEARTH_BIN NO_COLOR=1 HEARTH_MDNS_ENABLED=true "$2" serve --data "$3" --http 10.77.0.13:8080
   ' sh "$work/avahi" "$ZBIN" "$work/d3" 2>"$ART/mdns-box3.log" &
   pids+=($!)
-  for _ in $(seq 100); do grep -q "listening on" "$ART/mdns-box3.log" 2>/dev/null && break; sleep 0.1; done
+  wait_log "$ART/mdns-box3.log" "listening on" 10 || echo "# box 3 did not start within 10 s" >&2
   for f in dbus avahi; do [ -s "$work/avahi/$f.pid" ] && pids+=("$(cat "$work/avahi/$f.pid")"); done
   printf 'box-password-3\n' | timeout 60 "$ZBIN" setup --data "$work/d3" --name family --admin admin --password-stdin >/dev/null
   mac3=$(ip netns exec "$tag-b3" cat /sys/class/net/eth0/address | tr -d ':' | tail -c 5)
-  for _ in $(seq 60); do grep -q "through Avahi" "$ART/mdns-box3.log" && break; sleep 0.5; done
+  wait_log "$ART/mdns-box3.log" "through Avahi" 30
   owners=$(ip netns exec "$tag-b3" ss -Huanp "sport = :5353" | grep -o 'users:(("[^"]*' | sed 's/.*"//' | sort -u | tr '\n' ' ')
   [ "$owners" = "avahi-daemon " ] && grep -q "announced on the local network through Avahi" "$ART/mdns-box3.log" &&
     ok "box 3 announces through its Avahi daemon (port 5353 owned by: $owners)" ||
@@ -191,7 +192,7 @@ nsc ip addr add 203.0.113.100/24 dev br0
 mkdir -p "$work/d4"
 ip netns exec "$tag-b2" env -u HEARTH_BIN NO_COLOR=1 "$BIN" serve --data "$work/d4" --http 0.0.0.0:8081 2>"$ART/mdns-box4.log" &
 pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$ART/mdns-box4.log" 2>/dev/null && break; sleep 0.1; done
+wait_log "$ART/mdns-box4.log" "listening on" 10 || echo "# box 4 did not start within 10 s" >&2
 far=$(nsc curl -s -o "$work/far.html" -w '%{http_code}' --max-time 5 --interface 203.0.113.100 "http://203.0.113.12:8081/setup")
 near=$(nsc curl -s -o "$work/near.html" -w '%{http_code}' --max-time 5 --interface 10.77.0.100 "http://10.77.0.12:8081/setup")
 farpost=$(nsc curl -s -o /dev/null -w '%{http_code}' --max-time 5 --interface 203.0.113.100 --data 'code=AAAA-AAAA' "http://203.0.113.12:8081/setup/claim")

@@ -321,6 +321,7 @@ check "(c) no conflict files in A, B or on the server" no_conflicts
 # ===================================================================================== (d)
 check "(d) final sync of A with nothing changed: no GET, no PUT" nothing_transferred d-a "$A"
 check "(d) final sync of B with nothing changed: no GET, no PUT" nothing_transferred d-b "$B"
+log_settle
 check "(d) no 5xx answers during the whole run" bash -c "! grep -E 'status=5[0-9][0-9]' '$SERVER_LOG'"
 
 finish
