@@ -6,6 +6,7 @@ pub mod appliance;
 pub mod blobs;
 pub mod bufpool;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod dav;
@@ -40,6 +41,15 @@ pub fn serve_blocking(data: &Path, flags: &Overrides) -> ExitCode {
     };
     let recent = telemetry::RecentErrors::default();
     let _log_guard = telemetry::init(&config.log, recent.clone());
+    // Tests that drive the real binary move its clock this way; release builds cannot.
+    #[cfg(debug_assertions)]
+    if let Some(secs) = std::env::var("HEARTH_TEST_CLOCK_OFFSET_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        clock::testing::set_process_offset(secs);
+        tracing::warn!("the clock runs {secs} s off for a test (HEARTH_TEST_CLOCK_OFFSET_SECS)");
+    }
     // Low-memory mode: the budget bounds threads, connections, hashing and caches.
     let mut config = config;
     let budget = config.apply_memory_budget(config::total_ram_mib());
@@ -228,10 +238,7 @@ async fn subscription_loop(app: Arc<App>) {
     let limit = app.config.groupware.max_subscription_bytes;
     loop {
         tokio::time::sleep(tick).await;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = crate::clock::now_secs();
         let due = match app.groupware.subscriptions_due(now, every) {
             Ok(d) => d,
             Err(e) => {

@@ -53,6 +53,7 @@ impl<S: Subscriber> Layer<S> for RecentErrors {
         }
         let mut m = Message(String::new());
         event.record(&mut m);
+        // The real time, as in every log line, even when a test moved the services' clock.
         let when = httpdate::fmt_http_date(std::time::SystemTime::now());
         if let Ok(mut q) = self.0.lock() {
             if q.len() >= RECENT {

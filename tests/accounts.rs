@@ -563,3 +563,25 @@ fn recovery_code_resets_an_administrator_password_once() {
     assert!(again.text().contains("id=\"how\""));
     assert_eq!(me("new-password-1"), 200);
 }
+
+/// The clock seam, driven from outside: a browser session lives 14 days. The same cookie
+/// works, and no longer works once the box's clock has moved 15 days on (debug builds take
+/// `HEARTH_TEST_CLOCK_OFFSET_SECS`; release builds have no settable clock).
+#[test]
+fn a_session_expires_when_the_clock_moves_past_its_lifetime() {
+    let mut s = Server::installed();
+    let cookie = s.login_cookie("admin", ADMIN_PW);
+    let me = |s: &Server| {
+        s.req("GET", "/ocs/v2.php/cloud/user?format=json")
+            .header("Cookie", &cookie)
+            .ocs()
+            .send()
+            .status
+    };
+    assert_eq!(me(&s), 200);
+    s.restart_with(&[("HEARTH_TEST_CLOCK_OFFSET_SECS", "86400")]);
+    assert_eq!(me(&s), 200, "one day on, the session still works");
+    s.restart_with(&[("HEARTH_TEST_CLOCK_OFFSET_SECS", &(15 * 86_400).to_string())]);
+    assert_eq!(me(&s), 401, "15 days on, the session has expired");
+    s.wait_for_log_line(|l| l.contains("HEARTH_TEST_CLOCK_OFFSET_SECS"));
+}

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Accounts, AccountsError, Actor, Result, now_ms, random_token, sha256_hex};
+use super::{Accounts, AccountsError, Actor, Result, random_token, sha256_hex};
+use crate::clock::now_ms;
 
 const VALID_MS: u64 = 7 * 24 * 3600 * 1000;
 

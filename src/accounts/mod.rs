@@ -14,7 +14,7 @@ mod users;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -115,12 +115,6 @@ impl Actor {
             via: AuthMethod::Console,
         })
     }
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 pub(crate) fn sha256_hex(s: &str) -> String {
@@ -420,7 +414,7 @@ impl Accounts {
 
     /// Records the last login (and app-password use) without slowing the request down.
     fn touch_login(&self, uid: &str, app_pw: Option<u64>) {
-        let now = now_ms();
+        let now = crate::clock::now_ms();
         let _ = self.store.write(|tx| -> Result<()> {
             if let Some(mut u) = tx.get(&store::USERID_USER, uid)? {
                 u.last_login_ms = now;
@@ -484,7 +478,7 @@ impl Accounts {
                 } else {
                     name
                 },
-                created_ms: now_ms(),
+                created_ms: crate::clock::now_ms(),
                 last_used_ms: 0,
             };
             tx.put(&store::USERID_APPPWID_APPPW, &format!("{uid}\0{id}"), &app)?;
@@ -526,7 +520,7 @@ impl Accounts {
         let cookie = random_token(48);
         let csrf = random_token(32);
         let user = self.user(uid)?;
-        let now = now_ms();
+        let now = crate::clock::now_ms();
         let s = Session {
             uid: uid.to_owned(),
             csrf_token: csrf.clone(),
@@ -546,7 +540,7 @@ impl Accounts {
         else {
             return Ok(None);
         };
-        if s.expires_ms < now_ms() {
+        if s.expires_ms < crate::clock::now_ms() {
             return Ok(None);
         }
         let Ok(user) = self.user(&s.uid) else {

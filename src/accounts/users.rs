@@ -167,7 +167,7 @@ pub(super) fn insert_user(tx: &WriteTx, new: NewUser, password_hash: String) -> 
         enabled: true,
         password_hash,
         last_login_ms: 0,
-        created_ms: super::now_ms(),
+        created_ms: crate::clock::now_ms(),
         avatar_blob: None,
         credential_epoch: 1,
     };

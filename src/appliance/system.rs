@@ -1,8 +1,6 @@
 //! The system page's figures: load, temperature, memory, disks (with warnings at 80/90/95 %),
 //! uptime, version, certificate expiry, the mDNS name, and recent errors.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sysinfo::{Components, Disks, System};
 
 pub struct Snapshot {
@@ -66,9 +64,7 @@ pub fn snapshot(data_dir: &std::path::Path) -> Snapshot {
         .collect();
     disks.sort_by(|a, b| a.mount.cmp(&b.mount));
     disks.dedup_by(|a, b| a.mount == b.mount);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::clock::now_unix_secs();
     let certificate_days_left = super::tls::LocalCa::new(data_dir).issued().map(|i| {
         (i64::try_from(i.not_after).unwrap_or(0) - i64::try_from(now).unwrap_or(0)) / 86_400
     });

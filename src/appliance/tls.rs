@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType,
@@ -189,9 +189,7 @@ impl LocalCa {
 
     /// Whether the server certificate must be (re-)issued for `names`.
     pub fn needs_issue(&self, names: &[String]) -> bool {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = crate::clock::now_unix_secs();
         match self.issued() {
             Some(i) => {
                 i.names != names
@@ -422,12 +420,7 @@ mod tests {
             assert_eq!(mode & 0o077, 0, "{f}: {mode:o}");
         }
         let issued = ca.issued().unwrap();
-        let days = (issued.not_after
-            - SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs())
-            / 86_400;
+        let days = (issued.not_after - crate::clock::now_unix_secs()) / 86_400;
         assert!(days <= 397, "{days}");
     }
 }

@@ -554,9 +554,7 @@ fn write_state(data_dir: &Path, pairs: &[(&str, &str)]) -> io::Result<()> {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::now_unix_secs()
 }
 
 /// Asks the image's `/init` (PID 1) to reboot the box, the same way `reboot` does. Only on

@@ -244,6 +244,7 @@ pub fn sweep_orphans(
     blobs: &LocalBlobs,
     grace: Duration,
 ) -> Result<usize, BlobError> {
+    // The real clock, not `clock::now`: it is compared with the file system's times.
     let now = SystemTime::now();
     let old = |m: &std::fs::Metadata| {
         m.modified()

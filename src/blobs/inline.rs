@@ -19,9 +19,7 @@ pub const MAX: u64 = 16 * 1024;
 /// An id for inline content: time first, so new content lands at the end of the table's key
 /// range (redb rewrites only the last leaves) instead of all over it.
 pub fn new_id() -> String {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let micros = crate::clock::now_micros();
     format!("{micros:016x}{:016x}", rand::random::<u64>())
 }
 

@@ -59,7 +59,7 @@ impl BlobRef {
             crc32c: Some(w.crc32c),
             sha1: None,
             owner,
-            created_ms: crate::accounts::now_ms(),
+            created_ms: crate::clock::now_ms(),
         }
     }
 }

@@ -16,10 +16,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobRef, BlobStore, Hashes, LocalBlobs, Staged, Written, inline};
+use crate::clock::now_secs;
 use crate::store::{self, Store, StoreError};
 pub use model::{Kind, Node, NodeView};
 pub use tree::record_key;
-use tree::{Reader, Tx, now_secs};
+use tree::{Reader, Tx};
 pub use uploads::{Chunk, Upload};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,6 @@
 //! Tree operations inside one write (or read) transaction: lookups, inserts, removal of
 //! subtrees, and the propagation of sizes and etags to every ancestor.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::{Files, FilesError, Kind, Node, NodeView, Result};
 use crate::blobs::{BlobRef, Written, inline};
 use crate::store::{self, ReadTx, StoreError, WriteTx};
@@ -16,18 +14,10 @@ pub fn child_key(parent: u64, name: &str) -> String {
     format!("{parent:016x}\0{name}")
 }
 
-pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
-}
-
 /// A fresh etag: time in microseconds plus randomness, so two changes in the same instant
 /// still differ.
 pub fn new_etag() -> String {
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
+    let micros = crate::clock::now_micros();
     format!("{micros:x}{:04x}", rand::random::<u16>())
 }
 
@@ -193,7 +183,7 @@ pub fn ensure_root(tx: &WriteTx, uid: &str) -> Result<Node> {
         return Ok(root);
     }
     let id = tx.next_id("next_node_id")?;
-    let now = now_secs();
+    let now = crate::clock::now_secs();
     let root = Node {
         id,
         parent: 0,
@@ -234,7 +224,7 @@ pub fn insert(
     mtime: i64,
 ) -> Result<Node> {
     let id = tx.next_id("next_node_id")?;
-    let now = now_secs();
+    let now = crate::clock::now_secs();
     let node = Node {
         id,
         parent: parent.id,

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{Files, FilesError, PutOptions, PutResult, Result, check_owner};
-use crate::accounts::{Actor, now_ms};
+use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobRef, BlobStore, Hashes, LocalBlobs};
+use crate::clock::now_ms;
 use crate::store::{self, Record};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

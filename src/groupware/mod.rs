@@ -90,14 +90,6 @@ pub fn obj_key(coll: u64, uri: &str) -> String {
     format!("{coll:016x}\0{uri}")
 }
 
-/// Unix seconds now: the clock reminders are indexed and taken by.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// A collection or object name: one path segment, printable, at most 255 bytes.
 pub fn valid_name(uri: &str) -> bool {
     !uri.is_empty()
@@ -458,7 +450,7 @@ impl Groupware {
                 start,
                 end,
                 recurring,
-                modified: now(),
+                modified: crate::clock::now_secs(),
             };
             tx.put(&COLLID_URI_OBJECT, &key, &obj)?;
             tx.put_raw(&COLLID_URI_DATA, &key, data)?;
@@ -466,7 +458,7 @@ impl Groupware {
                 tx.put_raw(&COLLID_URI_CARDSEARCH, &key, packed)?;
             }
             if coll.kind == Kind::Calendar {
-                reminders::reindex(tx, coll, uri, Some(text), now())?;
+                reminders::reindex(tx, coll, uri, Some(text), crate::clock::now_secs())?;
             }
             record_change(tx, coll, uri, false)?;
             Ok::<_, GroupwareError>(old.is_none())
@@ -615,7 +607,7 @@ fn new_collection(
         timezone: String::new(),
         seq: 0,
         dead: Default::default(),
-        created: now(),
+        created: crate::clock::now_secs(),
         shares: Vec::new(),
         declined: Vec::new(),
         publish_token: None,

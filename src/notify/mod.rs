@@ -94,10 +94,7 @@ impl Notify {
         message: &str,
         object: (&str, &str),
     ) -> Result<u64, NotifyError> {
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let created = crate::clock::now_secs();
         self.store.write(|tx| {
             let id = tx.next_id("notification_seq")?;
             tx.put(
@@ -168,7 +165,7 @@ pub async fn reminder_loop(app: Arc<crate::state::App>) {
         let taken = tokio::task::spawn_blocking(move || {
             let due = a
                 .groupware
-                .take_due_reminders(crate::groupware::now(), BATCH)?;
+                .take_due_reminders(crate::clock::now_secs(), BATCH)?;
             Ok::<_, crate::groupware::GroupwareError>((due, a.groupware.next_reminder_at()?))
         })
         .await;
@@ -188,7 +185,7 @@ pub async fn reminder_loop(app: Arc<crate::state::App>) {
             continue;
         }
         let wait = next.map_or(REMINDER_RECHECK.as_secs(), |at| {
-            at.saturating_sub(crate::groupware::now())
+            at.saturating_sub(crate::clock::now_secs())
                 .clamp(1, REMINDER_RECHECK.as_secs() as i64) as u64
         });
         tokio::select! {

@@ -9,9 +9,7 @@ use crate::config::AcmeConfig;
 use crate::http::{Ctx, Resp, response};
 
 fn when(secs: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::clock::now_unix_secs();
     if secs == 0 {
         return "never".into();
     }

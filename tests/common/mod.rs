@@ -104,6 +104,18 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// Stops the process and starts it again on the same data with `env` instead of the
+    /// environment it was started with.
+    pub fn restart_with(&mut self, env: &[(&str, &str)]) {
+        self.terminate();
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.log = Arc::default();
+        self.spawn();
+    }
+
     /// SIGKILL; once it returns, the log holds every line the process wrote.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

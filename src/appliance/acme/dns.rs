@@ -5,7 +5,7 @@
 //! success is believed.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode, update_message};
 use hickory_proto::rr::TSigner;
@@ -76,9 +76,7 @@ fn split_server(server: &str) -> Result<(String, u16), String> {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::now_unix_secs()
 }
 
 impl DnsUpdater {

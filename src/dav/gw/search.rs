@@ -24,10 +24,7 @@ pub fn free_busy(ctx: &Ctx, c: &Collection, body: &El) -> DavResult {
         .groupware
         .busy_in(c, range.start, range.end, &mut periods)?;
     let merged = crate::groupware::expand::merge_periods(periods);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = crate::clock::now_secs();
     let clamp = |t: i64| t.clamp(-62_135_596_800, 253_402_300_799);
     let mut out = format!(
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Hearth//Hearth {}//EN\r\nCALSCALE:GREGORIAN\r\nBEGIN:VFREEBUSY\r\nDTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\n",
