@@ -17,6 +17,7 @@ pub mod net;
 pub mod notify;
 pub mod ocs;
 pub mod sched;
+pub mod schema;
 pub mod state;
 pub mod store;
 pub mod telemetry;

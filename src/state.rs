@@ -63,6 +63,7 @@ impl App {
         let store = match Store::open_with_cache(
             &db_path,
             config.limits.store_cache_mib.max(1) * 1024 * 1024,
+            &crate::schema::SCHEMA,
         ) {
             Err(StoreError::Open {
                 source: redb::DatabaseError::DatabaseAlreadyOpen,

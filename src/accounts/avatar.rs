@@ -2,7 +2,7 @@
 
 use super::{Accounts, AccountsError, Actor, Result};
 use crate::blobs::{BlobRef, BlobStore};
-use crate::store;
+use crate::schema;
 
 /// What an avatar picture may be: checked by its first bytes, not by what the client claims.
 pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
@@ -33,13 +33,13 @@ impl Accounts {
         let r = BlobRef::new(&written, format!("avatar:{uid}"));
         let old = self.store.write(|tx| {
             let mut u = tx
-                .get(&store::USERID_USER, uid)?
+                .get(&schema::USERID_USER, uid)?
                 .ok_or(AccountsError::NoSuchUser)?;
             let old = u.avatar_blob.replace(written.id.clone());
-            tx.put(&store::USERID_USER, uid, &u)?;
-            tx.put(&store::BLOBID_REF, &written.id, &r)?;
+            tx.put(&schema::USERID_USER, uid, &u)?;
+            tx.put(&schema::BLOBID_REF, &written.id, &r)?;
             if let Some(o) = &old {
-                tx.delete(&store::BLOBID_REF, o)?;
+                tx.delete(&schema::BLOBID_REF, o)?;
             }
             Ok::<_, AccountsError>(old)
         });
@@ -61,12 +61,12 @@ impl Accounts {
         self.may_change_avatar(actor, uid)?;
         let old = self.store.write(|tx| {
             let mut u = tx
-                .get(&store::USERID_USER, uid)?
+                .get(&schema::USERID_USER, uid)?
                 .ok_or(AccountsError::NoSuchUser)?;
             let old = u.avatar_blob.take();
-            tx.put(&store::USERID_USER, uid, &u)?;
+            tx.put(&schema::USERID_USER, uid, &u)?;
             if let Some(o) = &old {
-                tx.delete(&store::BLOBID_REF, o)?;
+                tx.delete(&schema::BLOBID_REF, o)?;
             }
             Ok::<_, AccountsError>(old)
         })?;

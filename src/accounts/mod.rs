@@ -20,15 +20,15 @@ use sha2::{Digest, Sha256};
 
 use crate::blobs::LocalBlobs;
 use crate::config::AuthConfig;
+use crate::schema;
 use crate::store::{self, Store, StoreError};
 pub use avatar::image_type as avatar_image_type;
 pub use cache::CredentialCache;
-pub use model::{AppPassword, Group, Session, User};
+pub use model::{ADMIN_GROUP, AppPassword, Group, Session, User};
 pub use password::Hasher;
 pub use throttle::{Throttle, Verdict};
 pub use users::{NewUser, UserField, parse_quota};
 
-pub const ADMIN_GROUP: &str = "admin";
 /// Browser sessions live this long.
 const SESSION_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
 
@@ -231,11 +231,11 @@ impl Accounts {
                 return Err(AccountsError::AlreadyInstalled);
             }
             users::ensure_group(tx, ADMIN_GROUP)?;
-            match tx.get(&store::USERID_USER, admin)? {
+            match tx.get(&schema::USERID_USER, admin)? {
                 Some(mut u) if u.is_admin() => {
                     u.password_hash = hash;
                     u.credential_epoch += 1;
-                    tx.put(&store::USERID_USER, admin, &u)?;
+                    tx.put(&schema::USERID_USER, admin, &u)?;
                 }
                 Some(_) => return Err(AccountsError::AlreadyExists(format!("user {admin:?}"))),
                 None => {
@@ -374,7 +374,9 @@ impl Accounts {
         // App passwords are 72 random characters: a SHA-256 lookup is as strong as argon2 for
         // them and costs nothing, which is what a sync client polling every 30 s needs.
         let hash = sha256_hex(secret);
-        let by_app = self.store.read(|tx| tx.get(&store::APPPWHASH_KEY, &hash))?;
+        let by_app = self
+            .store
+            .read(|tx| tx.get(&schema::APPPWHASH_KEY, &hash))?;
         if let Some(key) = by_app {
             let (uid, id) = key.split_once('\0').unwrap_or((&key, "0"));
             let user = self.user(uid)?;
@@ -416,15 +418,15 @@ impl Accounts {
     fn touch_login(&self, uid: &str, app_pw: Option<u64>) {
         let now = crate::clock::now_ms();
         let _ = self.store.write(|tx| -> Result<()> {
-            if let Some(mut u) = tx.get(&store::USERID_USER, uid)? {
+            if let Some(mut u) = tx.get(&schema::USERID_USER, uid)? {
                 u.last_login_ms = now;
-                tx.put(&store::USERID_USER, uid, &u)?;
+                tx.put(&schema::USERID_USER, uid, &u)?;
             }
             if let Some(id) = app_pw {
                 let key = format!("{uid}\0{id}");
-                if let Some(mut a) = tx.get(&store::USERID_APPPWID_APPPW, &key)? {
+                if let Some(mut a) = tx.get(&schema::USERID_APPPWID_APPPW, &key)? {
                     a.last_used_ms = now;
-                    tx.put(&store::USERID_APPPWID_APPPW, &key, &a)?;
+                    tx.put(&schema::USERID_APPPWID_APPPW, &key, &a)?;
                 }
             }
             Ok(())
@@ -466,7 +468,7 @@ impl Accounts {
         let hash = sha256_hex(&secret);
         let name: String = name.chars().take(200).collect();
         let app = self.store.write(|tx| {
-            if tx.get(&store::USERID_USER, uid)?.is_none() {
+            if tx.get(&schema::USERID_USER, uid)?.is_none() {
                 return Err(AccountsError::NoSuchUser);
             }
             let id = tx.next_id("next_app_password_id")?;
@@ -481,8 +483,8 @@ impl Accounts {
                 created_ms: crate::clock::now_ms(),
                 last_used_ms: 0,
             };
-            tx.put(&store::USERID_APPPWID_APPPW, &format!("{uid}\0{id}"), &app)?;
-            tx.put(&store::APPPWHASH_KEY, &hash, &format!("{uid}\0{id}"))?;
+            tx.put(&schema::USERID_APPPWID_APPPW, &format!("{uid}\0{id}"), &app)?;
+            tx.put(&schema::APPPWHASH_KEY, &hash, &format!("{uid}\0{id}"))?;
             Ok(app)
         })?;
         Ok((app, secret))
@@ -491,10 +493,14 @@ impl Accounts {
     pub fn list_app_passwords(&self, uid: &str) -> Result<Vec<AppPassword>> {
         let mut out = Vec::new();
         self.store.read(|tx| {
-            tx.scan(&store::USERID_APPPWID_APPPW, &format!("{uid}\0"), |_, a| {
-                out.push(a);
-                true
-            })
+            tx.scan(
+                &schema::USERID_APPPWID_APPPW,
+                &format!("{uid}\0"),
+                |_, a| {
+                    out.push(a);
+                    true
+                },
+            )
         })?;
         Ok(out)
     }
@@ -503,7 +509,7 @@ impl Accounts {
     pub fn revoke_app_password(&self, uid: &str, id: u64) -> Result<()> {
         self.store.write(|tx| {
             let key = format!("{uid}\0{id}");
-            if !tx.delete(&store::USERID_APPPWID_APPPW, &key)? {
+            if !tx.delete(&schema::USERID_APPPWID_APPPW, &key)? {
                 return Err(AccountsError::NotFound);
             }
             remove_app_hash(tx, &key)?;
@@ -529,14 +535,14 @@ impl Accounts {
             credential_epoch: user.credential_epoch,
         };
         self.store
-            .write(|tx| tx.put(&store::SESSIONHASH_SESSION, &sha256_hex(&cookie), &s))?;
+            .write(|tx| tx.put(&schema::SESSIONHASH_SESSION, &sha256_hex(&cookie), &s))?;
         Ok((cookie, csrf))
     }
 
     pub fn session(&self, cookie: &str) -> Result<Option<(Principal, Session)>> {
         let Some(s) = self
             .store
-            .read(|tx| tx.get(&store::SESSIONHASH_SESSION, &sha256_hex(cookie)))?
+            .read(|tx| tx.get(&schema::SESSIONHASH_SESSION, &sha256_hex(cookie)))?
         else {
             return Ok(None);
         };
@@ -559,7 +565,7 @@ impl Accounts {
 
     pub fn end_session(&self, cookie: &str) -> Result<()> {
         self.store.write(|tx| {
-            tx.delete(&store::SESSIONHASH_SESSION, &sha256_hex(cookie))
+            tx.delete(&schema::SESSIONHASH_SESSION, &sha256_hex(cookie))
                 .map(|_| ())
         })?;
         Ok(())
@@ -569,15 +575,15 @@ impl Accounts {
 fn remove_app_hash(tx: &store::WriteTx, key: &str) -> Result<()> {
     // The digest index is small (one row per app password): find the row pointing at `key`.
     let mut victim = None;
-    let all = tx.keys(&store::APPPWHASH_KEY, "")?;
+    let all = tx.keys(&schema::APPPWHASH_KEY, "")?;
     for h in all {
-        if tx.get(&store::APPPWHASH_KEY, &h)?.as_deref() == Some(key) {
+        if tx.get(&schema::APPPWHASH_KEY, &h)?.as_deref() == Some(key) {
             victim = Some(h);
             break;
         }
     }
     if let Some(h) = victim {
-        tx.delete(&store::APPPWHASH_KEY, &h)?;
+        tx.delete(&schema::APPPWHASH_KEY, &h)?;
     }
     Ok(())
 }

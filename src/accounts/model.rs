@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::Record;
 
+/// The group whose members administer the box.
+pub const ADMIN_GROUP: &str = "admin";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
     pub uid: String,
@@ -27,7 +30,7 @@ impl Record for User {}
 
 impl User {
     pub fn is_admin(&self) -> bool {
-        self.groups.iter().any(|g| g == super::ADMIN_GROUP)
+        self.groups.iter().any(|g| g == ADMIN_GROUP)
     }
 }
 

@@ -5,7 +5,8 @@ use super::{
     ADMIN_GROUP, Accounts, AccountsError, Actor, Group, Result, User, model::AppPassword,
     remove_app_hash,
 };
-use crate::store::{self, WriteTx};
+use crate::schema;
+use crate::store::WriteTx;
 
 pub struct NewUser {
     pub uid: String,
@@ -125,9 +126,9 @@ pub fn parse_quota(s: &str) -> Result<Option<u64>> {
 }
 
 pub(super) fn ensure_group(tx: &WriteTx, gid: &str) -> Result<()> {
-    if tx.get(&store::GROUPID_GROUP, gid)?.is_none() {
+    if tx.get(&schema::GROUPID_GROUP, gid)?.is_none() {
         tx.put(
-            &store::GROUPID_GROUP,
+            &schema::GROUPID_GROUP,
             gid,
             &Group {
                 gid: gid.to_owned(),
@@ -143,12 +144,12 @@ pub(super) fn insert_user(tx: &WriteTx, new: NewUser, password_hash: String) -> 
     if let Some(e) = &new.email {
         validate_email(e)?;
     }
-    if tx.get(&store::USERID_USER, &new.uid)?.is_some() || user_key_ci(tx, &new.uid)?.is_some() {
+    if tx.get(&schema::USERID_USER, &new.uid)?.is_some() || user_key_ci(tx, &new.uid)?.is_some() {
         return Err(AccountsError::AlreadyExists(format!("user {:?}", new.uid)));
     }
     let mut groups = Vec::new();
     for g in new.groups {
-        if tx.get(&store::GROUPID_GROUP, &g)?.is_none() {
+        if tx.get(&schema::GROUPID_GROUP, &g)?.is_none() {
             return Err(AccountsError::NoSuchGroup);
         }
         if !groups.contains(&g) {
@@ -171,14 +172,14 @@ pub(super) fn insert_user(tx: &WriteTx, new: NewUser, password_hash: String) -> 
         avatar_blob: None,
         credential_epoch: 1,
     };
-    tx.put(&store::USERID_USER, &user.uid, &user)?;
+    tx.put(&schema::USERID_USER, &user.uid, &user)?;
     Ok(user)
 }
 
 /// Logins are case-insensitive, as in Nextcloud: finds the stored key for `login`.
 fn user_key_ci(tx: &WriteTx, login: &str) -> Result<Option<String>> {
     Ok(tx
-        .keys(&store::USERID_USER, "")?
+        .keys(&schema::USERID_USER, "")?
         .into_iter()
         .find(|k| k.eq_ignore_ascii_case(login)))
 }
@@ -186,18 +187,18 @@ fn user_key_ci(tx: &WriteTx, login: &str) -> Result<Option<String>> {
 impl Accounts {
     pub fn user(&self, uid: &str) -> Result<User> {
         self.store
-            .read(|tx| tx.get(&store::USERID_USER, uid))?
+            .read(|tx| tx.get(&schema::USERID_USER, uid))?
             .ok_or(AccountsError::NoSuchUser)
     }
 
     /// Finds the account for a login name: the uid (any case) or the e-mail address.
     pub fn find_login(&self, login: &str) -> Result<Option<User>> {
-        if let Some(u) = self.store.read(|tx| tx.get(&store::USERID_USER, login))? {
+        if let Some(u) = self.store.read(|tx| tx.get(&schema::USERID_USER, login))? {
             return Ok(Some(u));
         }
         let mut found = None;
         self.store.read(|tx| {
-            tx.scan(&store::USERID_USER, "", |_, u: User| {
+            tx.scan(&schema::USERID_USER, "", |_, u: User| {
                 let hit = u.uid.eq_ignore_ascii_case(login)
                     || u.email
                         .as_deref()
@@ -242,11 +243,11 @@ impl Accounts {
         let hash = self.hasher.hash(password).await?;
         self.store.write(|tx| {
             let mut u = tx
-                .get(&store::USERID_USER, uid)?
+                .get(&schema::USERID_USER, uid)?
                 .ok_or(AccountsError::NoSuchUser)?;
             u.password_hash = hash;
             u.credential_epoch += 1;
-            tx.put(&store::USERID_USER, uid, &u)?;
+            tx.put(&schema::USERID_USER, uid, &u)?;
             Ok::<(), AccountsError>(())
         })?;
         self.cache.forget_user(uid);
@@ -283,7 +284,7 @@ impl Accounts {
         };
         self.store.write(|tx| {
             let mut u = tx
-                .get(&store::USERID_USER, uid)?
+                .get(&schema::USERID_USER, uid)?
                 .ok_or(AccountsError::NoSuchUser)?;
             match field {
                 UserField::DisplayName => {
@@ -311,7 +312,7 @@ impl Accounts {
                 UserField::Quota => u.quota = quota,
                 UserField::Password => {}
             }
-            tx.put(&store::USERID_USER, uid, &u)?;
+            tx.put(&schema::USERID_USER, uid, &u)?;
             Ok(())
         })
     }
@@ -325,10 +326,10 @@ impl Accounts {
         }
         self.store.write(|tx| {
             let mut u = tx
-                .get(&store::USERID_USER, uid)?
+                .get(&schema::USERID_USER, uid)?
                 .ok_or(AccountsError::NoSuchUser)?;
             u.enabled = enabled;
-            tx.put(&store::USERID_USER, uid, &u)?;
+            tx.put(&schema::USERID_USER, uid, &u)?;
             Ok::<(), AccountsError>(())
         })?;
         self.cache.forget_user(uid);
@@ -344,16 +345,16 @@ impl Accounts {
         }
         self.store.write(|tx| {
             let u = tx
-                .get(&store::USERID_USER, uid)?
+                .get(&schema::USERID_USER, uid)?
                 .ok_or(AccountsError::NoSuchUser)?;
             if u.is_admin() && self.count_admins(tx)? <= 1 {
                 return Err(AccountsError::InvalidInput(
                     "the last administrator cannot be deleted".into(),
                 ));
             }
-            tx.delete(&store::USERID_USER, uid)?;
-            for key in tx.keys(&store::USERID_APPPWID_APPPW, &format!("{uid}\0"))? {
-                tx.delete::<AppPassword>(&store::USERID_APPPWID_APPPW, &key)?;
+            tx.delete(&schema::USERID_USER, uid)?;
+            for key in tx.keys(&schema::USERID_APPPWID_APPPW, &format!("{uid}\0"))? {
+                tx.delete::<AppPassword>(&schema::USERID_APPPWID_APPPW, &key)?;
                 remove_app_hash(tx, &key)?;
             }
             Ok::<(), AccountsError>(())
@@ -364,9 +365,9 @@ impl Accounts {
 
     fn count_admins(&self, tx: &WriteTx) -> Result<usize> {
         let mut n = 0;
-        for k in tx.keys(&store::USERID_USER, "")? {
+        for k in tx.keys(&schema::USERID_USER, "")? {
             if tx
-                .get(&store::USERID_USER, &k)?
+                .get(&schema::USERID_USER, &k)?
                 .is_some_and(|u| u.is_admin())
             {
                 n += 1;
@@ -391,7 +392,7 @@ impl Accounts {
         let mut out = Vec::new();
         let mut skipped = 0;
         self.store.read(|tx| {
-            tx.scan(&store::USERID_USER, "", |_, u: User| {
+            tx.scan(&schema::USERID_USER, "", |_, u: User| {
                 let hit = needle.is_empty()
                     || u.uid.to_lowercase().contains(&needle)
                     || u.display_name.to_lowercase().contains(&needle)
@@ -416,7 +417,7 @@ impl Accounts {
         let mut out = Vec::new();
         let mut skipped = 0;
         self.store.read(|tx| {
-            tx.scan(&store::GROUPID_GROUP, "", |_, g: Group| {
+            tx.scan(&schema::GROUPID_GROUP, "", |_, g: Group| {
                 if needle.is_empty()
                     || g.gid.to_lowercase().contains(&needle)
                     || g.display_name.to_lowercase().contains(&needle)
@@ -435,7 +436,7 @@ impl Accounts {
 
     pub fn group(&self, gid: &str) -> Result<Group> {
         self.store
-            .read(|tx| tx.get(&store::GROUPID_GROUP, gid))?
+            .read(|tx| tx.get(&schema::GROUPID_GROUP, gid))?
             .ok_or(AccountsError::NoSuchGroup)
     }
 
@@ -443,7 +444,7 @@ impl Accounts {
         self.group(gid)?;
         let mut out = Vec::new();
         self.store.read(|tx| {
-            tx.scan(&store::USERID_USER, "", |_, u: User| {
+            tx.scan(&schema::USERID_USER, "", |_, u: User| {
                 if u.groups.iter().any(|g| g == gid) {
                     out.push(u.uid);
                 }
@@ -462,7 +463,7 @@ impl Accounts {
         actor.require_admin()?;
         validate_gid(gid)?;
         self.store.write(|tx| {
-            if tx.get(&store::GROUPID_GROUP, gid)?.is_some() {
+            if tx.get(&schema::GROUPID_GROUP, gid)?.is_some() {
                 return Err(AccountsError::AlreadyExists(format!("group {gid:?}")));
             }
             let g = Group {
@@ -472,7 +473,7 @@ impl Accounts {
                     .unwrap_or(gid)
                     .to_owned(),
             };
-            tx.put(&store::GROUPID_GROUP, gid, &g)?;
+            tx.put(&schema::GROUPID_GROUP, gid, &g)?;
             Ok(g)
         })
     }
@@ -481,10 +482,10 @@ impl Accounts {
         actor.require_admin()?;
         self.store.write(|tx| {
             let mut g = tx
-                .get(&store::GROUPID_GROUP, gid)?
+                .get(&schema::GROUPID_GROUP, gid)?
                 .ok_or(AccountsError::NoSuchGroup)?;
             g.display_name = display_name.to_owned();
-            tx.put(&store::GROUPID_GROUP, gid, &g)?;
+            tx.put(&schema::GROUPID_GROUP, gid, &g)?;
             Ok(())
         })
     }
@@ -497,15 +498,15 @@ impl Accounts {
             ));
         }
         self.store.write(|tx| {
-            if !tx.delete(&store::GROUPID_GROUP, gid)? {
+            if !tx.delete(&schema::GROUPID_GROUP, gid)? {
                 return Err(AccountsError::NoSuchGroup);
             }
-            for k in tx.keys(&store::USERID_USER, "")? {
-                if let Some(mut u) = tx.get(&store::USERID_USER, &k)?
+            for k in tx.keys(&schema::USERID_USER, "")? {
+                if let Some(mut u) = tx.get(&schema::USERID_USER, &k)?
                     && u.groups.iter().any(|g| g == gid)
                 {
                     u.groups.retain(|g| g != gid);
-                    tx.put(&store::USERID_USER, &k, &u)?;
+                    tx.put(&schema::USERID_USER, &k, &u)?;
                 }
             }
             Ok(())
@@ -520,11 +521,11 @@ impl Accounts {
             ));
         }
         self.store.write(|tx| {
-            if tx.get(&store::GROUPID_GROUP, gid)?.is_none() {
+            if tx.get(&schema::GROUPID_GROUP, gid)?.is_none() {
                 return Err(AccountsError::NoSuchGroup);
             }
             let mut u = tx
-                .get(&store::USERID_USER, uid)?
+                .get(&schema::USERID_USER, uid)?
                 .ok_or(AccountsError::NoSuchUser)?;
             let has = u.groups.iter().any(|g| g == gid);
             if member && !has {
@@ -537,7 +538,7 @@ impl Accounts {
                 }
                 u.groups.retain(|g| g != gid);
             }
-            tx.put(&store::USERID_USER, uid, &u)?;
+            tx.put(&schema::USERID_USER, uid, &u)?;
             Ok::<(), AccountsError>(())
         })?;
         self.cache.forget_user(uid);

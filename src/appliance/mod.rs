@@ -4,6 +4,7 @@
 
 pub mod acme;
 pub mod export;
+pub mod fsck;
 pub mod mdns;
 pub mod profile;
 pub mod storage;

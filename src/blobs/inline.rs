@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 
-use crate::store::{self, ReadTx, StoreError, WriteTx};
+use crate::store::{ReadTx, StoreError, WriteTx};
 
 /// Content up to this size is kept inline (four 4 KiB pages).
 pub const MAX: u64 = 16 * 1024;
@@ -24,16 +24,16 @@ pub fn new_id() -> String {
 }
 
 pub fn put(tx: &WriteTx, id: &str, data: &[u8]) -> Result<(), StoreError> {
-    tx.put_raw(&store::BLOBID_DATA, id, data)
+    tx.put_raw(&crate::blobs::BLOBID_DATA, id, data)
 }
 
 pub fn delete(tx: &WriteTx, id: &str) -> Result<(), StoreError> {
-    tx.delete_raw(&store::BLOBID_DATA, id).map(|_| ())
+    tx.delete_raw(&crate::blobs::BLOBID_DATA, id).map(|_| ())
 }
 
 /// `len` bytes from `start` of the content `id` (`None` when there is no such content).
 pub fn read(tx: &ReadTx, id: &str, start: u64, len: u64) -> Result<Option<Bytes>, StoreError> {
-    let t = tx.open_raw(&store::BLOBID_DATA)?;
+    let t = tx.open_raw(&crate::blobs::BLOBID_DATA)?;
     t.with(id, |data| {
         let from = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
         let to = from
@@ -45,7 +45,7 @@ pub fn read(tx: &ReadTx, id: &str, start: u64, len: u64) -> Result<Option<Bytes>
 
 /// A copy of the content `id` under a new id (COPY gives copies their own content).
 pub fn copy(tx: &WriteTx, id: &str) -> Result<Option<String>, StoreError> {
-    let Some(data) = tx.get_raw(&store::BLOBID_DATA, id)? else {
+    let Some(data) = tx.get_raw(&crate::blobs::BLOBID_DATA, id)? else {
         return Ok(None);
     };
     let new = new_id();

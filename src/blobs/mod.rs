@@ -5,21 +5,26 @@
 //! at any moment leaves either no blob, or a blob nothing refers to (the orphan sweep removes
 //! it later); never metadata pointing at half a file.
 
-mod fsck;
 pub mod inline;
 mod local;
 mod mapped;
 pub mod read;
+mod sweep;
 mod write;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
 
-pub use fsck::{FsckReport, fsck, sweep_orphans};
 pub use local::LocalBlobs;
+pub use sweep::sweep_orphans;
 pub use write::Staged;
 
-use crate::store::Record;
+use crate::store::{RawTable, Record, Table};
+
+/// blob id → what refers to it (for fsck and the orphan sweep). Listed in `crate::schema`.
+pub const BLOBID_REF: Table<BlobRef> = Table::new("blobid_ref");
+/// blob id → the content itself, for content small enough to keep inline (`inline`).
+pub const BLOBID_DATA: RawTable = RawTable::new("blobid_data");
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {

@@ -193,7 +193,7 @@ async fn run(app: &App, cmd: Command) -> Result<String, String> {
         Command::Fsck { repair } => {
             let (store, blobs) = (app.store.clone(), app.blobs.clone());
             let report = tokio::task::spawn_blocking(move || {
-                crate::blobs::fsck(&store, &blobs, repair).map_err(|e| e.to_string())
+                crate::appliance::fsck::fsck(&store, &blobs, repair).map_err(|e| e.to_string())
             })
             .await
             .map_err(|e| e.to_string())??;

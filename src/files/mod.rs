@@ -5,7 +5,7 @@
 //! checked before and while content streams in; only the owner reaches a space (shares come
 //! later, through this service).
 
-mod model;
+pub mod model;
 pub mod names;
 mod tree;
 mod uploads;
@@ -17,11 +17,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobRef, BlobStore, Hashes, LocalBlobs, Staged, Written, inline};
 use crate::clock::now_secs;
-use crate::store::{self, Store, StoreError};
-pub use model::{Kind, Node, NodeView};
+use crate::schema;
+use crate::store::{Store, StoreError};
+pub use model::{Chunk, Kind, Node, NodeView, Upload};
 pub use tree::record_key;
 use tree::{Reader, Tx};
-pub use uploads::{Chunk, Upload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
@@ -434,7 +434,7 @@ impl Files {
                 // lives and dies with its node in the same transactions.
                 if small.is_none() {
                     tx.put(
-                        &store::BLOBID_REF,
+                        &schema::BLOBID_REF,
                         &written.id,
                         &BlobRef::new(written, format!("file:{}", node.id)),
                     )?;
@@ -446,7 +446,7 @@ impl Files {
                         None
                     }
                     Some((old, false)) => {
-                        tx.delete(&store::BLOBID_REF, &old)?;
+                        tx.delete(&schema::BLOBID_REF, &old)?;
                         Some(old)
                     }
                     None => None,
@@ -563,7 +563,7 @@ impl Files {
                 .ok_or(FilesError::ParentMissing)?;
             let (replaced, blobs) = tree::clear_destination(tx, dest_parent.id, name, overwrite)?;
             let old_parent = node.parent;
-            tx.delete(&store::PARENTID_NAME_NODE, &record_key(&node))?;
+            tx.delete(&schema::PARENTID_NAME_NODE, &record_key(&node))?;
             tree::changed_below(tx, old_parent, -i128::from(node.size))?;
             node.parent = dest_parent.id;
             node.name.clone_from(name);
@@ -575,7 +575,7 @@ impl Files {
             }
             tree::put_node(tx, &node)?;
             tx.put_raw(
-                &store::NODEID_NODEKEY,
+                &schema::NODEID_NODEKEY,
                 &tree::node_key(node.id),
                 record_key(&node).as_bytes(),
             )?;
@@ -702,7 +702,7 @@ impl Files {
         let mut out = Vec::new();
         let prefix = format!("{}\0", tree::node_key(node_id));
         self.store.read(|tx| {
-            tx.scan(&store::NODEID_PROP_VALUE, &prefix, |k, v: String| {
+            tx.scan(&schema::NODEID_PROP_VALUE, &prefix, |k, v: String| {
                 out.push((k[prefix.len()..].to_owned(), v));
                 true
             })
@@ -720,9 +720,9 @@ impl Files {
             for (name, value) in changes {
                 let key = format!("{}\0{name}", tree::node_key(node_id));
                 match value {
-                    Some(v) => tx.put(&store::NODEID_PROP_VALUE, &key, v)?,
+                    Some(v) => tx.put(&schema::NODEID_PROP_VALUE, &key, v)?,
                     None => {
-                        tx.delete(&store::NODEID_PROP_VALUE, &key)?;
+                        tx.delete(&schema::NODEID_PROP_VALUE, &key)?;
                     }
                 }
             }

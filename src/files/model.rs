@@ -274,6 +274,22 @@ impl Node {
 
 impl Record for u64 {}
 
+/// A chunked upload in progress (`userid_uploadid_upload`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Upload {
+    pub created_ms: u64,
+    pub total_length: Option<u64>,
+}
+impl Record for Upload {}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One chunk of it (`userid_uploadid_chunk_blob`).
+pub struct Chunk {
+    pub blob: String,
+    pub size: u64,
+}
+impl Record for Chunk {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,31 +3,16 @@
 
 use super::{Files, FilesError, Kind, Node, NodeView, Result};
 use crate::blobs::{BlobRef, Written, inline};
+use crate::schema;
 use crate::store::{self, ReadTx, StoreError, WriteTx};
 
-pub fn node_key(id: u64) -> String {
-    format!("{id:016x}")
-}
-
-/// `parent \0 name`: children of one folder are one contiguous, name-ordered key range.
-pub fn child_key(parent: u64, name: &str) -> String {
-    format!("{parent:016x}\0{name}")
-}
+pub use crate::schema::{child_key, node_key, record_key};
 
 /// A fresh etag: time in microseconds plus randomness, so two changes in the same instant
 /// still differ.
 pub fn new_etag() -> String {
     let micros = crate::clock::now_micros();
     format!("{micros:x}{:04x}", rand::random::<u16>())
-}
-
-/// Where a node's record lives: under its parent, by name; a user's root under 0, by uid.
-pub fn record_key(node: &Node) -> String {
-    if node.parent == 0 {
-        child_key(0, &node.owner)
-    } else {
-        child_key(node.parent, &node.name)
-    }
 }
 
 /// Reads that work in both transaction kinds.
@@ -55,11 +40,11 @@ fn key_from(raw: Option<Vec<u8>>) -> Option<String> {
 
 impl Tx for WriteTx<'_> {
     fn record(&self, key: &str) -> Result<Option<Node>, StoreError> {
-        self.get(&store::PARENTID_NAME_NODE, key)
+        self.get(&schema::PARENTID_NAME_NODE, key)
     }
     fn key_of(&self, id: u64) -> Result<Option<String>, StoreError> {
         Ok(key_from(
-            self.get_raw(&store::NODEID_NODEKEY, &node_key(id))?,
+            self.get_raw(&schema::NODEID_NODEKEY, &node_key(id))?,
         ))
     }
 }
@@ -77,7 +62,7 @@ impl<'a> Reader<'a> {
     pub fn new(tx: &'a ReadTx) -> Result<Reader<'a>, StoreError> {
         Ok(Reader {
             tx,
-            nodes: tx.open(&store::PARENTID_NAME_NODE)?,
+            nodes: tx.open(&schema::PARENTID_NAME_NODE)?,
             keys: std::cell::RefCell::new(None),
         })
     }
@@ -147,7 +132,7 @@ impl Tx for Reader<'_> {
     fn key_of(&self, id: u64) -> Result<Option<String>, StoreError> {
         let mut keys = self.keys.borrow_mut();
         if keys.is_none() {
-            *keys = Some(self.tx.open_raw(&store::NODEID_NODEKEY)?);
+            *keys = Some(self.tx.open_raw(&schema::NODEID_NODEKEY)?);
         }
         let Some(k) = keys.as_ref() else {
             return Ok(None);
@@ -175,7 +160,7 @@ pub fn walk(tx: &impl Tx, root: Node, segs: &[String]) -> Result<Option<Node>, S
 
 /// Writes `node` at its place (its key must not have changed; a move removes the old key).
 pub fn put_node(tx: &WriteTx, node: &Node) -> Result<(), StoreError> {
-    tx.put(&store::PARENTID_NAME_NODE, &record_key(node), node)
+    tx.put(&schema::PARENTID_NAME_NODE, &record_key(node), node)
 }
 
 pub fn ensure_root(tx: &WriteTx, uid: &str) -> Result<Node> {
@@ -205,7 +190,7 @@ pub fn ensure_root(tx: &WriteTx, uid: &str) -> Result<Node> {
     };
     put_node(tx, &root)?;
     tx.put_raw(
-        &store::NODEID_NODEKEY,
+        &schema::NODEID_NODEKEY,
         &node_key(id),
         record_key(&root).as_bytes(),
     )?;
@@ -250,7 +235,7 @@ pub fn insert(
     };
     put_node(tx, &node)?;
     tx.put_raw(
-        &store::NODEID_NODEKEY,
+        &schema::NODEID_NODEKEY,
         &node_key(id),
         record_key(&node).as_bytes(),
     )?;
@@ -288,7 +273,7 @@ fn walk_up(tx: &WriteTx, start: u64, mut f: impl FnMut(&mut Node)) -> Result<()>
         let Some(key) = tx.key_of(id)? else { break };
         let Some(mut n) = tx.record(&key)? else { break };
         f(&mut n);
-        tx.put(&store::PARENTID_NAME_NODE, &key, &n)?;
+        tx.put(&schema::PARENTID_NAME_NODE, &key, &n)?;
         id = n.parent;
     }
     Ok(())
@@ -302,25 +287,25 @@ pub fn remove_subtree(tx: &WriteTx, top: &Node) -> Result<Vec<String>> {
     while let Some(n) = stack.pop() {
         if n.is_dir() {
             let prefix = format!("{:016x}\0", n.id);
-            for (k, c) in tx.records(&store::PARENTID_NAME_NODE, &prefix)? {
-                tx.delete(&store::PARENTID_NAME_NODE, &k)?;
+            for (k, c) in tx.records(&schema::PARENTID_NAME_NODE, &prefix)? {
+                tx.delete(&schema::PARENTID_NAME_NODE, &k)?;
                 stack.push(c);
             }
         }
-        for k in tx.keys(&store::NODEID_PROP_VALUE, &format!("{}\0", node_key(n.id)))? {
-            tx.delete(&store::NODEID_PROP_VALUE, &k)?;
+        for k in tx.keys(&schema::NODEID_PROP_VALUE, &format!("{}\0", node_key(n.id)))? {
+            tx.delete(&schema::NODEID_PROP_VALUE, &k)?;
         }
         if let Some(b) = &n.blob {
             if n.inline {
                 inline::delete(tx, b)?;
             } else {
-                tx.delete(&store::BLOBID_REF, b)?;
+                tx.delete(&schema::BLOBID_REF, b)?;
                 blobs.push(b.clone());
             }
         }
-        tx.delete_raw(&store::NODEID_NODEKEY, &node_key(n.id))?;
+        tx.delete_raw(&schema::NODEID_NODEKEY, &node_key(n.id))?;
     }
-    tx.delete(&store::PARENTID_NAME_NODE, &record_key(top))?;
+    tx.delete(&schema::PARENTID_NAME_NODE, &record_key(top))?;
     Ok(blobs)
 }
 
@@ -411,16 +396,16 @@ pub fn apply_copy(
         put_node(tx, &n)?;
         if let Some(w) = copy {
             tx.put(
-                &store::BLOBID_REF,
+                &schema::BLOBID_REF,
                 &w.id,
                 &BlobRef::new(w, format!("file:{}", n.id)),
             )?;
         }
         let prefix = format!("{}\0", node_key(src.id));
-        for k in tx.keys(&store::NODEID_PROP_VALUE, &prefix)? {
-            if let Some(v) = tx.get(&store::NODEID_PROP_VALUE, &k)? {
+        for k in tx.keys(&schema::NODEID_PROP_VALUE, &prefix)? {
+            if let Some(v) = tx.get(&schema::NODEID_PROP_VALUE, &k)? {
                 tx.put(
-                    &store::NODEID_PROP_VALUE,
+                    &schema::NODEID_PROP_VALUE,
                     &format!("{}\0{}", node_key(n.id), &k[prefix.len()..]),
                     &v,
                 )?;

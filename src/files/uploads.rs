@@ -6,28 +6,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::{Files, FilesError, PutOptions, PutResult, Result, check_owner};
+use super::{Chunk, Files, FilesError, PutOptions, PutResult, Result, Upload, check_owner};
 use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobRef, BlobStore, Hashes, LocalBlobs};
 use crate::clock::now_ms;
-use crate::store::{self, Record};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Upload {
-    pub created_ms: u64,
-    pub total_length: Option<u64>,
-}
-impl Record for Upload {}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Chunk {
-    pub blob: String,
-    pub size: u64,
-}
-impl Record for Chunk {}
+use crate::schema;
 
 /// Most chunks in one upload (Nextcloud's documented limit).
 pub const MAX_CHUNKS: usize = 10_000;
@@ -63,13 +48,13 @@ impl Files {
         }
         self.store.write(|tx| {
             if tx
-                .get(&store::USERID_UPLOADID_UPLOAD, &key(uid, id))?
+                .get(&schema::USERID_UPLOADID_UPLOAD, &key(uid, id))?
                 .is_some()
             {
                 return Err(FilesError::AlreadyExists);
             }
             tx.put(
-                &store::USERID_UPLOADID_UPLOAD,
+                &schema::USERID_UPLOADID_UPLOAD,
                 &key(uid, id),
                 &Upload {
                     created_ms: now_ms(),
@@ -84,7 +69,7 @@ impl Files {
         check_owner(actor, uid)?;
         Ok(self
             .store
-            .read(|tx| tx.get(&store::USERID_UPLOADID_UPLOAD, &key(uid, id)))?)
+            .read(|tx| tx.get(&schema::USERID_UPLOADID_UPLOAD, &key(uid, id)))?)
     }
 
     /// Chunks of an upload in assembly order: numerically when every name is a number,
@@ -93,7 +78,7 @@ impl Files {
         let prefix = format!("{}\0", key(uid, id));
         let mut out = Vec::new();
         self.store.read(|tx| {
-            tx.scan(&store::USERID_UPLOADID_CHUNK_BLOB, &prefix, |k, c| {
+            tx.scan(&schema::USERID_UPLOADID_CHUNK_BLOB, &prefix, |k, c| {
                 out.push((k[prefix.len()..].to_owned(), c));
                 true
             })
@@ -133,14 +118,14 @@ impl Files {
         let ck = format!("{}\0{name}", key(uid, id));
         let old = self.store.write(|tx| {
             if tx
-                .get(&store::USERID_UPLOADID_UPLOAD, &key(uid, id))?
+                .get(&schema::USERID_UPLOADID_UPLOAD, &key(uid, id))?
                 .is_none()
             {
                 return Err(FilesError::NotFound);
             }
             if tx
                 .keys(
-                    &store::USERID_UPLOADID_CHUNK_BLOB,
+                    &schema::USERID_UPLOADID_CHUNK_BLOB,
                     &format!("{}\0", key(uid, id)),
                 )?
                 .len()
@@ -150,18 +135,18 @@ impl Files {
                     "an upload has at most {MAX_CHUNKS} chunks"
                 )));
             }
-            let old = tx.get(&store::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
+            let old = tx.get(&schema::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
             tx.put(
-                &store::USERID_UPLOADID_CHUNK_BLOB,
+                &schema::USERID_UPLOADID_CHUNK_BLOB,
                 &ck,
                 &Chunk {
                     blob: written.id.clone(),
                     size: written.size,
                 },
             )?;
-            tx.put(&store::BLOBID_REF, &written.id, &r)?;
+            tx.put(&schema::BLOBID_REF, &written.id, &r)?;
             if let Some(o) = &old {
-                tx.delete(&store::BLOBID_REF, &o.blob)?;
+                tx.delete(&schema::BLOBID_REF, &o.blob)?;
             }
             Ok(old)
         });
@@ -191,10 +176,10 @@ impl Files {
         check_owner(actor, uid)?;
         let ck = format!("{}\0{name}", key(uid, id));
         let gone = self.store.write(|tx| {
-            let old = tx.get(&store::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
+            let old = tx.get(&schema::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
             if let Some(c) = &old {
-                tx.delete(&store::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
-                tx.delete(&store::BLOBID_REF, &c.blob)?;
+                tx.delete(&schema::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
+                tx.delete(&schema::BLOBID_REF, &c.blob)?;
             }
             Ok::<_, FilesError>(old)
         })?;
@@ -251,14 +236,14 @@ impl Files {
     async fn remove_upload(&self, uid: &str, id: &str) -> Result<bool> {
         let prefix = format!("{}\0", key(uid, id));
         let (existed, blobs) = self.store.write(|tx| {
-            let existed = tx.delete(&store::USERID_UPLOADID_UPLOAD, &key(uid, id))?;
+            let existed = tx.delete(&schema::USERID_UPLOADID_UPLOAD, &key(uid, id))?;
             let mut blobs = Vec::new();
-            for k in tx.keys(&store::USERID_UPLOADID_CHUNK_BLOB, &prefix)? {
-                if let Some(c) = tx.get(&store::USERID_UPLOADID_CHUNK_BLOB, &k)? {
-                    tx.delete(&store::BLOBID_REF, &c.blob)?;
+            for k in tx.keys(&schema::USERID_UPLOADID_CHUNK_BLOB, &prefix)? {
+                if let Some(c) = tx.get(&schema::USERID_UPLOADID_CHUNK_BLOB, &k)? {
+                    tx.delete(&schema::BLOBID_REF, &c.blob)?;
                     blobs.push(c.blob);
                 }
-                tx.delete(&store::USERID_UPLOADID_CHUNK_BLOB, &k)?;
+                tx.delete(&schema::USERID_UPLOADID_CHUNK_BLOB, &k)?;
             }
             Ok::<_, FilesError>((existed, blobs))
         })?;
@@ -273,7 +258,7 @@ impl Files {
         let cutoff = now_ms().saturating_sub(max_age_ms);
         let mut stale = Vec::new();
         self.store.read(|tx| {
-            tx.scan(&store::USERID_UPLOADID_UPLOAD, "", |k, u: Upload| {
+            tx.scan(&schema::USERID_UPLOADID_UPLOAD, "", |k, u: Upload| {
                 if u.created_ms < cutoff {
                     stale.push(k.to_owned());
                 }
@@ -337,7 +322,8 @@ mod tests {
     #[tokio::test]
     async fn abandoned_uploads_expire_with_their_chunks() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("db.redb")).unwrap());
+        let store =
+            Arc::new(Store::open(&dir.path().join("db.redb"), &crate::schema::SCHEMA).unwrap());
         let blobs = Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
         let files = Files::new(store, blobs.clone());
         let alice = Actor::User(Principal {

@@ -9,7 +9,7 @@ mod export;
 pub mod filter;
 pub mod ical;
 pub mod import;
-mod model;
+pub mod model;
 mod reminders;
 pub mod scheduling;
 mod sharing;
@@ -21,13 +21,13 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 
 pub use birthdays::BIRTHDAYS;
-pub use model::{CARD_INDEX, Change, Collection, Kind, Object, Share, SharedView};
-pub use reminders::Reminder;
+pub use model::{CARD_INDEX, Change, Collection, Kind, Object, Reminder, Share, SharedView};
 
-use crate::store::{
+use crate::schema::{
     COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_CARDSEARCH, COLLID_URI_DATA, COLLID_URI_OBJECT,
-    PUBLICTOKEN_COLLKEY, Store, StoreError, USERID_KIND_URI_COLLECTION, WriteTx,
+    PUBLICTOKEN_COLLKEY, USERID_KIND_URI_COLLECTION,
 };
+use crate::store::{Store, StoreError, WriteTx};
 
 /// The standard precondition a refused object violates (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

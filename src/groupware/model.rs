@@ -151,3 +151,37 @@ pub struct Change {
 }
 
 impl Record for Change {}
+/// A reminder to fire (`alarmtime_reminder`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reminder {
+    pub owner: String,
+    pub coll_id: u64,
+    pub calendar: String,
+    pub uri: String,
+    pub summary: String,
+    /// When the instance starts (Unix seconds).
+    pub start: i64,
+    pub at: i64,
+    pub action: String,
+}
+
+impl crate::store::Record for Reminder {}
+
+/// The searchable properties of a card ([`CARD_INDEX`]), packed for the search table:
+/// `NAME \x1f raw value \x1e` per property.
+pub fn packed_index(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Ok(card) = super::content::parse(text) {
+        for p in card
+            .props
+            .iter()
+            .filter(|p| CARD_INDEX.contains(&p.name.as_str()))
+        {
+            out.extend_from_slice(p.name.as_bytes());
+            out.push(0x1f);
+            out.extend_from_slice(p.value.replace(['\x1e', '\x1f'], " ").as_bytes());
+            out.push(0x1e);
+        }
+    }
+    out
+}

@@ -3,32 +3,16 @@
 //! A recurring object keeps at most [`PER_OBJECT`] future triggers; when its last one fires,
 //! the next batch is computed, so an endless series keeps reminding.
 
-use serde::{Deserialize, Serialize};
-
 use super::expand::triggers;
-use super::{Collection, Groupware, Result, obj_key};
-use crate::store::{
+use super::{Collection, Groupware, Reminder, Result, obj_key};
+use crate::schema::{
     ALARMTIME_REMINDER, COLLID_URI_ALARMKEYS, COLLID_URI_DATA, COLLID_URI_OBJECT,
-    USERID_KIND_URI_COLLECTION, WriteTx,
+    USERID_KIND_URI_COLLECTION,
 };
+use crate::store::WriteTx;
 
 /// Future triggers kept per object.
 const PER_OBJECT: usize = 16;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Reminder {
-    pub owner: String,
-    pub coll_id: u64,
-    pub calendar: String,
-    pub uri: String,
-    pub summary: String,
-    /// When the instance starts (Unix seconds).
-    pub start: i64,
-    pub at: i64,
-    pub action: String,
-}
-
-impl crate::store::Record for Reminder {}
 
 fn time_key(at: i64) -> String {
     // Biased so that negative times sort before positive ones.

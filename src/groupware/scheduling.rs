@@ -140,7 +140,7 @@ impl Groupware {
             let key = super::obj_key(c.id, uid);
             if let Some(uri) = self
                 .store
-                .read(|tx| tx.get(&crate::store::COLLID_UID_URI, &key))?
+                .read(|tx| tx.get(&crate::schema::COLLID_UID_URI, &key))?
             {
                 return Ok(Some((c, uri)));
             }
@@ -179,7 +179,7 @@ impl Groupware {
         let key = super::obj_key(inbox.id, uid);
         let uri = self
             .store
-            .read(|tx| tx.get(&crate::store::COLLID_UID_URI, &key))?
+            .read(|tx| tx.get(&crate::schema::COLLID_UID_URI, &key))?
             .unwrap_or_else(|| fresh_name(uid));
         self.put_object(&inbox, &uri, text.as_bytes(), &Conditions::default())?;
         Ok(())

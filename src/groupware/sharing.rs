@@ -3,7 +3,7 @@
 //! sharee sees the collection in their own home as `{uri}_shared_by_{owner}`.
 
 use super::{Collection, Groupware, GroupwareError, Kind, Result, Share, SharedView};
-use crate::store::USERID_KIND_URI_COLLECTION;
+use crate::schema::USERID_KIND_URI_COLLECTION;
 
 const SEP: &str = "_shared_by_";
 

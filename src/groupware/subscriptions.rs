@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use super::import::{Report, Splitter};
 use super::{Collection, Conditions, Groupware, GroupwareError, Kind, Result};
-use crate::store::USERID_KIND_URI_COLLECTION;
+use crate::schema::USERID_KIND_URI_COLLECTION;
 
 impl Groupware {
     /// Creates a subscription calendar for `url`.
@@ -78,7 +78,7 @@ impl Groupware {
                     .filter_map(|uid| {
                         self.store
                             .read(|tx| {
-                                tx.get(&crate::store::COLLID_UID_URI, &super::obj_key(c.id, uid))
+                                tx.get(&crate::schema::COLLID_UID_URI, &super::obj_key(c.id, uid))
                             })
                             .ok()
                             .flatten()

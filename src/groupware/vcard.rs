@@ -36,24 +36,7 @@ mod tests {
     }
 }
 
-/// The searchable properties of a card ([`super::CARD_INDEX`]), packed for the search table:
-/// `NAME \x1f raw value \x1e` per property.
-pub fn packed_index(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    if let Ok(card) = super::content::parse(text) {
-        for p in card
-            .props
-            .iter()
-            .filter(|p| super::CARD_INDEX.contains(&p.name.as_str()))
-        {
-            out.extend_from_slice(p.name.as_bytes());
-            out.push(0x1f);
-            out.extend_from_slice(p.value.replace(['\x1e', '\x1f'], " ").as_bytes());
-            out.push(0x1e);
-        }
-    }
-    out
-}
+pub use super::model::packed_index;
 
 /// The (name, raw value) pairs of a packed index.
 pub fn unpack(packed: &[u8]) -> impl Iterator<Item = (&str, &str)> {

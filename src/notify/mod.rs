@@ -2,29 +2,15 @@
 //! the configured SMTP server. Services call [`Notify::notify`]; nothing here knows HTTP.
 
 pub mod mail;
+pub mod model;
+
+pub use model::Notification;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::MailConfig;
-use crate::store::{Record, Store, StoreError, USERID_NOTIFID_NOTIFICATION};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Notification {
-    pub id: u64,
-    /// The app it comes from, as Nextcloud names them (`dav` for calendar reminders).
-    pub app: String,
-    pub subject: String,
-    pub message: String,
-    /// What it is about (`calendar-object`), and which one.
-    pub object_type: String,
-    pub object_id: String,
-    /// Unix seconds.
-    pub created: i64,
-}
-
-impl Record for Notification {}
+use crate::schema::USERID_NOTIFID_NOTIFICATION;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {

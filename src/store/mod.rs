@@ -1,13 +1,14 @@
 //! The metadata store: redb behind typed tables.
 //!
-//! Owns durability and atomicity of metadata; knows nothing about users, shares or HTTP.
+//! Owns durability and atomicity of metadata; knows nothing about users, shares or HTTP, nor
+//! which tables exist: their registry and the data steps of migrations are `crate::schema`,
+//! one layer up, handed in at open as a [`Schema`].
 //! Values are encoded as one version byte followed by JSON (see [`Record`]), so a record
 //! written by an older Hearth is migrated lazily when read.
 
 mod commit;
 pub use commit::Expected;
 mod migrate;
-mod tables;
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -19,8 +20,13 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use migrate::SCHEMA_VERSION;
-pub use tables::*;
+pub use migrate::{Schema, Step};
+
+/// Plain string settings: `schema_version`, `instance_id`, `installed`, `box_name`, id counters.
+pub const META: TableDefinition<'static, &'static str, &'static str> = TableDefinition::new("meta");
+
+impl Record for String {}
+impl Record for Vec<String> {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -107,7 +113,18 @@ impl<V: Record> Table<V> {
         }
     }
 
-    fn decode(&self, key: &str, bytes: &[u8]) -> Result<V> {
+    /// The table's name in the database.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// redb's definition, for migration steps that work on the transaction directly.
+    pub const fn definition(&self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        self.def
+    }
+
+    /// Decodes a stored value (migration steps reading tables they then drop).
+    pub fn decode(&self, key: &str, bytes: &[u8]) -> Result<V> {
         let corrupt = |reason: String| StoreError::Corrupt {
             table: self.name,
             key: key.to_owned(),
@@ -119,7 +136,8 @@ impl<V: Record> Table<V> {
         V::decode_body(version, body).map_err(corrupt)
     }
 
-    fn encode(value: &V) -> Vec<u8> {
+    /// Encodes a value as this table stores it.
+    pub fn encode(value: &V) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         out.push(V::VERSION);
         value.encode_body(&mut out);
@@ -138,6 +156,11 @@ impl RawTable {
         RawTable {
             def: TableDefinition::new(name),
         }
+    }
+
+    /// redb's definition, for migration steps that work on the transaction directly.
+    pub const fn definition(&self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        self.def
     }
 }
 
@@ -311,15 +334,15 @@ pub struct WriteTx<'t> {
 }
 
 impl Store {
-    /// Opens (or creates) the database file and runs forward migrations, with redb's default
-    /// page cache (tests and tools).
-    pub fn open(path: &Path) -> Result<Store> {
-        Self::open_with_cache(path, 16 * 1024 * 1024)
+    /// Opens (or creates) the database file and runs the forward migrations of `schema`, with
+    /// a 16 MiB page cache (tests and tools).
+    pub fn open(path: &Path, schema: &Schema) -> Result<Store> {
+        Self::open_with_cache(path, 16 * 1024 * 1024, schema)
     }
 
     /// Opens with a bounded page cache. redb's default is 1 GiB, so memory would follow how
     /// much metadata has been touched; on a 1 GB box the cache must be a budget.
-    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store> {
+    pub fn open_with_cache(path: &Path, cache_bytes: usize, schema: &Schema) -> Result<Store> {
         let db = redb::Builder::new()
             .set_cache_size(cache_bytes)
             .create(path)
@@ -332,7 +355,7 @@ impl Store {
             reads: Arc::new(SharedReads::default()),
             committer: OnceLock::new(),
         };
-        migrate::run(&store)?;
+        migrate::run(&store, schema)?;
         Ok(store)
     }
 
@@ -485,7 +508,7 @@ impl ReadTx {
         let t = match self.0.meta.get() {
             Some(t) => t,
             None => {
-                let opened = self.0.tx.open_table(tables::META)?;
+                let opened = self.0.tx.open_table(META)?;
                 self.0.meta.get_or_init(|| opened)
             }
         };
@@ -567,6 +590,12 @@ impl ReadTx {
 type Handle<'t> = redb::Table<'t, &'static str, &'static [u8]>;
 
 impl<'t> WriteTx<'t> {
+    /// The redb transaction itself, for migration steps (creating, converting and dropping
+    /// tables); everything else goes through the typed methods.
+    pub fn redb(&self) -> &'t redb::WriteTransaction {
+        self.txn
+    }
+
     fn new(txn: &'t redb::WriteTransaction) -> Self {
         WriteTx {
             txn,
@@ -600,7 +629,7 @@ impl<'t> WriteTx<'t> {
     ) -> Result<R> {
         let mut meta = self.meta.borrow_mut();
         if meta.is_none() {
-            *meta = Some(self.txn.open_table(tables::META)?);
+            *meta = Some(self.txn.open_table(META)?);
         }
         match meta.as_mut() {
             Some(t) => f(t),
@@ -725,7 +754,7 @@ mod tests {
     #[tokio::test]
     async fn reads_see_every_write_made_before_them() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open(&dir.path().join("db.redb"), &Schema { steps: &[] }).unwrap();
         let get = |s: &Store| s.read(|tx| tx.meta("x")).unwrap();
         assert_eq!(get(&store), None);
         let held = store.read(|tx| Ok(ReadTx(tx.0.clone()))).unwrap();

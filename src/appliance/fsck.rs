@@ -1,11 +1,14 @@
-//! Metadata/blob agreement: `hearth fsck` and the orphan sweep.
+//! Metadata/blob agreement, `hearth fsck`: every blob reference against the disk, every blob
+//! on disk against the references, and the file tree's inline content against its nodes. A
+//! box-level check across services (files, users' avatars), so it sits above `blobs`; the
+//! hourly orphan sweep, which needs only the blob tables, is `blobs::sweep_orphans`.
 
 use std::io::Read;
-use std::time::{Duration, SystemTime};
 
 use sha1::{Digest, Sha1};
 
-use super::{BlobError, BlobRef, LocalBlobs};
+use crate::blobs::{BlobError, BlobRef, LocalBlobs};
+use crate::schema;
 use crate::store::{self, Store};
 
 #[derive(Debug, Default)]
@@ -67,10 +70,10 @@ impl FsckReport {
 fn check_inline(store: &Store, report: &mut FsckReport) -> Result<Vec<String>, BlobError> {
     let mut pointed = std::collections::HashSet::new();
     store.read(|tx| {
-        let data = tx.open_raw(&store::BLOBID_DATA)?;
+        let data = tx.open_raw(&schema::BLOBID_DATA)?;
         let mut failed = None;
         tx.scan(
-            &store::PARENTID_NAME_NODE,
+            &schema::PARENTID_NAME_NODE,
             "",
             |_, n: crate::files::Node| {
                 let Some(id) = n.blob.as_deref().filter(|_| n.inline) else {
@@ -101,7 +104,7 @@ fn check_inline(store: &Store, report: &mut FsckReport) -> Result<Vec<String>, B
     })?;
     let mut stray = Vec::new();
     store.read(|tx| {
-        tx.scan_raw(&store::BLOBID_DATA, "", None, |id, _| {
+        tx.scan_raw(&schema::BLOBID_DATA, "", None, |id, _| {
             if !pointed.contains(id) {
                 stray.push(id.to_owned());
             }
@@ -144,7 +147,7 @@ fn mismatch(mut r: impl Read, want: &Expected<'_>) -> std::io::Result<Option<Str
         return Ok(Some(format!("crc32c {crc:08x}, expected {c:08x}")));
     }
     if let (Some(h), Some(w)) = (sha1, want.sha1) {
-        let got = super::hex(&h.finalize());
+        let got = crate::blobs::hex(&h.finalize());
         if !got.eq_ignore_ascii_case(w) {
             return Ok(Some(format!("sha1 {got}, expected {w}")));
         }
@@ -159,7 +162,7 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
     let mut report = FsckReport::default();
     let mut refs: Vec<(String, BlobRef)> = Vec::new();
     store.read(|tx| {
-        tx.scan(&store::BLOBID_REF, "", |id, r| {
+        tx.scan(&schema::BLOBID_REF, "", |id, r| {
             refs.push((id.to_owned(), r));
             true
         })
@@ -200,7 +203,7 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
         }
         store.write(|tx| {
             for id in &stray_inline {
-                super::inline::delete(tx, id)?;
+                crate::blobs::inline::delete(tx, id)?;
             }
             Ok::<_, BlobError>(())
         })?;
@@ -215,7 +218,7 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
                 if owner.starts_with("file:") {
                     continue;
                 }
-                tx.delete(&store::BLOBID_REF, id)?;
+                tx.delete(&schema::BLOBID_REF, id)?;
                 clear_referrer(tx, owner, id)?;
             }
             Ok(())
@@ -228,59 +231,30 @@ pub fn fsck(store: &Store, blobs: &LocalBlobs, repair: bool) -> Result<FsckRepor
 /// Drops the pointer held by a referrer whose blob is gone.
 fn clear_referrer(tx: &store::WriteTx, owner: &str, id: &str) -> Result<(), BlobError> {
     if let Some(uid) = owner.strip_prefix("avatar:")
-        && let Some(mut u) = tx.get(&store::USERID_USER, uid)?
+        && let Some(mut u) = tx.get(&schema::USERID_USER, uid)?
         && u.avatar_blob.as_deref() == Some(id)
     {
         u.avatar_blob = None;
-        tx.put(&store::USERID_USER, uid, &u)?;
+        tx.put(&schema::USERID_USER, uid, &u)?;
     }
     Ok(())
-}
-
-/// Removes blobs that nothing refers to and temp files, once older than `grace` (a blob
-/// being written right now has no reference yet, so it must not be swept).
-pub fn sweep_orphans(
-    store: &Store,
-    blobs: &LocalBlobs,
-    grace: Duration,
-) -> Result<usize, BlobError> {
-    // The real clock, not `clock::now`: it is compared with the file system's times.
-    let now = SystemTime::now();
-    let old = |m: &std::fs::Metadata| {
-        m.modified()
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|age| age > grace)
-    };
-    let mut removed = 0;
-    for (id, meta) in blobs.ids()? {
-        if old(&meta) && store.read(|tx| tx.get(&store::BLOBID_REF, &id))?.is_none() {
-            std::fs::remove_file(blobs.path_of(&id)?)?;
-            removed += 1;
-        }
-    }
-    for t in std::fs::read_dir(blobs.tmp_dir())?.filter_map(Result::ok) {
-        if t.metadata().is_ok_and(|m| old(&m)) {
-            let _ = std::fs::remove_file(t.path());
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blobs::{BlobStore, Hashes, LocalBlobs};
+    use crate::blobs::{BlobStore, Hashes, LocalBlobs, sweep_orphans};
 
     fn put_ref(store: &Store, id: &str, r: &BlobRef) {
-        store.write(|tx| tx.put(&store::BLOBID_REF, id, r)).unwrap();
+        store
+            .write(|tx| tx.put(&schema::BLOBID_REF, id, r))
+            .unwrap();
     }
 
     #[tokio::test]
     async fn finds_missing_damaged_and_orphaned_blobs() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open(&dir.path().join("db.redb"), &crate::schema::SCHEMA).unwrap();
         let blobs = LocalBlobs::open(&dir.path().join("blobs")).unwrap();
         let mut written = Vec::new();
         for content in [&b"hello"[..], b"world", b"gone", b"orphan"] {
@@ -320,7 +294,7 @@ mod tests {
     #[tokio::test]
     async fn checks_older_blobs_against_their_sha1() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open(&dir.path().join("db.redb"), &crate::schema::SCHEMA).unwrap();
         let blobs = LocalBlobs::open(&dir.path().join("blobs")).unwrap();
         let mut refs = Vec::new();
         for content in [&b"kept"[..], &b"rotted"[..]] {
@@ -346,7 +320,9 @@ mod tests {
     #[tokio::test]
     async fn checks_inline_content_against_its_nodes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(Store::open(&dir.path().join("db.redb")).unwrap());
+        let store = std::sync::Arc::new(
+            Store::open(&dir.path().join("db.redb"), &crate::schema::SCHEMA).unwrap(),
+        );
         let blobs = std::sync::Arc::new(LocalBlobs::open(&dir.path().join("blobs")).unwrap());
         let files = crate::files::Files::new(store.clone(), blobs.clone());
         let alice = crate::accounts::Actor::User(crate::accounts::Principal {
@@ -380,8 +356,8 @@ mod tests {
         let id = put.node.blob.clone().unwrap();
         store
             .write(|tx| {
-                super::super::inline::put(tx, &id, b"jello")?;
-                super::super::inline::put(tx, "0123456789abcdef0123456789abcdef", b"stray")
+                crate::blobs::inline::put(tx, &id, b"jello")?;
+                crate::blobs::inline::put(tx, "0123456789abcdef0123456789abcdef", b"stray")
             })
             .unwrap();
         let report = fsck(&store, &blobs, false).unwrap();
@@ -406,7 +382,7 @@ mod tests {
         assert!(matches!(err, crate::blobs::BlobError::TooLarge { .. }));
         assert!(blobs.ids().unwrap().is_empty());
         assert_eq!(std::fs::read_dir(blobs.tmp_dir()).unwrap().count(), 0);
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let store = Store::open(&dir.path().join("db.redb"), &crate::schema::SCHEMA).unwrap();
         assert_eq!(
             sweep_orphans(&store, &blobs, std::time::Duration::ZERO).unwrap(),
             0
