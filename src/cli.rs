@@ -314,7 +314,12 @@ fn export(data: &std::path::Path, dest: &std::path::Path) -> ExitCode {
         }
         Err(e) => return fail(&e.to_string()),
     };
-    match crate::appliance::export::export(&app, dest) {
+    let sources = crate::appliance::export::Sources {
+        accounts: &app.accounts,
+        files: &app.files,
+        groupware: &app.groupware,
+    };
+    match crate::appliance::export::export(&sources, dest) {
         Ok(r) => {
             println!(
                 "exported {} user(s): {} files ({} bytes) in {} folders, {} calendars, {} address books, into {}",

@@ -131,7 +131,11 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let control = tokio::spawn(control::listen(app.clone(), control_listener));
     let sweeper = tokio::spawn(sweep_loop(app.clone()));
-    let reminders = tokio::spawn(notify::reminder_loop(app.clone()));
+    let reminders = tokio::spawn(notify::reminder_loop(Arc::new(notify::ReminderJob {
+        groupware: app.groupware.clone(),
+        accounts: app.accounts.clone(),
+        notify: app.notify.clone(),
+    })));
     let subscriptions = tokio::spawn(subscription_loop(app.clone()));
     let ports = appliance::mdns::Ports {
         http: listeners
@@ -154,10 +158,15 @@ async fn serve(data: &Path, config: Config, recent: telemetry::RecentErrors) -> 
         .local_ca
         .clone()
         .map(|slot| tokio::spawn(http::server::maintain_local_ca(app.clone(), slot)));
-    let acme_task = listeners
-        .local_ca
-        .clone()
-        .map(|slot| tokio::spawn(appliance::acme::maintain(app.clone(), slot)));
+    let acme_task = listeners.local_ca.clone().map(|slot| {
+        let job = appliance::acme::AcmeJob {
+            store: app.store.clone(),
+            config: app.config.acme.clone(),
+            data_dir: app.data_dir.clone(),
+            challenges: app.acme.clone(),
+        };
+        tokio::spawn(appliance::acme::maintain(job, slot))
+    });
     if acme_task.is_none() && !app.config.acme.directory.is_empty() {
         tracing::warn!(
             "[acme] is set but not used: ACME needs HTTPS with the box's own certificate (no server.tls_cert)"

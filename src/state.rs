@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crate::accounts::{Accounts, AccountsError};
 use crate::blobs::LocalBlobs;
 use crate::config::Config;
-use crate::dav::LockManager;
 use crate::files::Files;
 use crate::store::{Store, StoreError};
 
@@ -32,12 +31,11 @@ pub struct App {
     pub config: Config,
     pub data_dir: PathBuf,
     pub store: Arc<Store>,
-    pub accounts: Accounts,
+    pub accounts: Arc<Accounts>,
     pub blobs: Arc<LocalBlobs>,
     pub files: Files,
-    pub locks: LockManager,
-    pub groupware: crate::groupware::Groupware,
-    pub notify: crate::notify::Notify,
+    pub groupware: Arc<crate::groupware::Groupware>,
+    pub notify: Arc<crate::notify::Notify>,
     /// The HTTPS port actually bound (for redirects from plain HTTP).
     pub https_port: std::sync::OnceLock<u16>,
     /// The local-CA certificate being served, when HTTPS uses the local CA.
@@ -79,11 +77,16 @@ impl App {
                 source,
             })?;
         let blobs = Arc::new(blobs);
-        let accounts = Accounts::new(store.clone(), blobs.clone(), &config.auth)?;
+        let accounts = Arc::new(Accounts::new(store.clone(), blobs.clone(), &config.auth)?);
         let files = Files::new(store.clone(), blobs.clone());
-        let groupware =
-            crate::groupware::Groupware::new(store.clone(), config.limits.max_dav_object_bytes);
-        let notify = crate::notify::Notify::new(store.clone(), config.mail.clone());
+        let groupware = Arc::new(crate::groupware::Groupware::new(
+            store.clone(),
+            config.limits.max_dav_object_bytes,
+        ));
+        let notify = Arc::new(crate::notify::Notify::new(
+            store.clone(),
+            config.mail.clone(),
+        ));
         Ok(App {
             files,
             config,
@@ -91,7 +94,6 @@ impl App {
             store,
             accounts,
             blobs,
-            locks: LockManager::default(),
             groupware,
             notify,
             https_port: std::sync::OnceLock::new(),

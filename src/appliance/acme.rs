@@ -127,10 +127,9 @@ pub struct AcmeState {
 
 /// ACME as set in `[acme]` of the configuration, or else on the system page (meta
 /// `acme_settings`); `None` when off.
-pub fn settings(app: &crate::state::App) -> Option<AcmeConfig> {
-    let from_config = &app.config.acme;
+pub fn settings(store: &crate::store::Store, from_config: &AcmeConfig) -> Option<AcmeConfig> {
     let s = if from_config.directory.is_empty() {
-        let raw = app.store.read(|tx| tx.meta("acme_settings")).ok()??;
+        let raw = store.read(|tx| tx.meta("acme_settings")).ok()??;
         let mut s = serde_json::from_str::<AcmeConfig>(&raw).ok()?;
         // What only the configuration sets: trust for a private ACME server, the retry pace.
         s.ca_file.clone_from(&from_config.ca_file);
@@ -144,11 +143,11 @@ pub fn settings(app: &crate::state::App) -> Option<AcmeConfig> {
 }
 
 pub fn save_settings(
-    app: &crate::state::App,
+    store: &crate::store::Store,
     s: &AcmeConfig,
 ) -> Result<(), crate::store::StoreError> {
     let raw = serde_json::to_string(s).unwrap_or_default();
-    app.store.write(|tx| tx.set_meta("acme_settings", &raw))
+    store.write(|tx| tx.set_meta("acme_settings", &raw))
 }
 
 /// Checks what a person typed; returns the settings with names normalised.
@@ -504,30 +503,40 @@ async fn why_invalid(order: &mut instant_acme::Order, status: OrderStatus) -> Ac
     AcmeError::Order(status)
 }
 
+/// What the renewal loop works with: the store (settings made on the system page), the
+/// configuration's `[acme]`, the data directory (certificate and state files) and the
+/// challenges in flight (answered by the listeners).
+pub struct AcmeJob {
+    pub store: Arc<crate::store::Store>,
+    pub config: AcmeConfig,
+    pub data_dir: PathBuf,
+    pub challenges: Arc<Challenges>,
+}
+
 /// Keeps the ACME certificate current and served (`slot`); runs for the life of the server.
-pub async fn maintain(app: Arc<crate::state::App>, slot: Arc<crate::appliance::tls::CertSlot>) {
+pub async fn maintain(job: AcmeJob, slot: Arc<crate::appliance::tls::CertSlot>) {
     let mut backoff = 0u64;
     let mut next_try = 0u64;
     loop {
-        let wait = match settings(&app) {
+        let wait = match settings(&job.store, &job.config) {
             None => {
                 slot.set_acme(None);
                 Duration::from_secs(3600)
             }
             Some(s) => {
-                let on_disk = load(&app.data_dir)
+                let on_disk = load(&job.data_dir)
                     .filter(|c| s.domains.iter().all(|d| c.covers(d)) && c.not_after > now());
                 slot.set_acme(on_disk.clone());
                 let due = on_disk.as_ref().map_or(0, AcmeCert::renew_at);
                 let t = now();
-                let forced = app
-                    .acme
+                let forced = job
+                    .challenges
                     .force
                     .swap(false, std::sync::atomic::Ordering::SeqCst);
                 if forced || (t >= due && t >= next_try) {
-                    let mut st = state(&app.data_dir);
+                    let mut st = state(&job.data_dir);
                     st.last_attempt = t;
-                    match obtain(&s, &app.data_dir, &app.acme).await {
+                    match obtain(&s, &job.data_dir, &job.challenges).await {
                         Ok(c) => {
                             tracing::info!(names = ?c.names, serial = %c.serial, "ACME certificate obtained");
                             st.last_success = now();
@@ -545,14 +554,14 @@ pub async fn maintain(app: Arc<crate::state::App>, slot: Arc<crate::appliance::t
                             tracing::warn!(error = %e, "ACME certificate not obtained{kept}");
                             st.last_error = e.to_string();
                             backoff = if backoff == 0 {
-                                app.config.acme.retry_secs.max(1)
+                                job.config.retry_secs.max(1)
                             } else {
                                 (backoff * 2).min(6 * 3600)
                             };
                             next_try = now() + backoff;
                         }
                     }
-                    save_state(&app.data_dir, &st);
+                    save_state(&job.data_dir, &st);
                     continue;
                 }
                 let until = due.max(next_try).saturating_sub(t).clamp(1, 3600);
@@ -561,7 +570,7 @@ pub async fn maintain(app: Arc<crate::state::App>, slot: Arc<crate::appliance::t
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = app.acme.kick.notified() => {}
+            () = job.challenges.kick.notified() => {}
         }
     }
 }

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use crate::accounts::Actor;
 use crate::files::Kind as FileKind;
 use crate::groupware::Kind;
-use crate::state::App;
 
 #[derive(Debug, Default)]
 pub struct Report {
@@ -30,8 +29,15 @@ pub struct Report {
     pub problems: Vec<String>,
 }
 
+/// What an export reads: every user's files, calendars and address books.
+pub struct Sources<'a> {
+    pub accounts: &'a crate::accounts::Accounts,
+    pub files: &'a crate::files::Files,
+    pub groupware: &'a crate::groupware::Groupware,
+}
+
 /// Exports every user into `dest`, which must not exist yet or be empty.
-pub fn export(app: &App, dest: &Path) -> Result<Report, String> {
+pub fn export(app: &Sources<'_>, dest: &Path) -> Result<Report, String> {
     if fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some()) {
         return Err(format!(
             "{} is not empty; export into a new folder",
@@ -74,7 +80,7 @@ pub fn export(app: &App, dest: &Path) -> Result<Report, String> {
 }
 
 fn write_collection(
-    app: &App,
+    app: &Sources<'_>,
     c: &crate::groupware::Collection,
     path: &Path,
 ) -> Result<(), String> {
@@ -98,7 +104,7 @@ fn write_collection(
 }
 
 /// Walks `uid`'s tree depth-first, a page of children at a time.
-fn export_files(app: &App, actor: &Actor, uid: &str, into: &Path, report: &mut Report) {
+fn export_files(app: &Sources<'_>, actor: &Actor, uid: &str, into: &Path, report: &mut Report) {
     let root = match app.files.root(actor, uid) {
         Ok(r) => r,
         Err(e) => {
@@ -150,7 +156,7 @@ fn export_files(app: &App, actor: &Actor, uid: &str, into: &Path, report: &mut R
     }
 }
 
-fn copy_file(app: &App, n: &crate::files::Node, target: &Path) -> Result<u64, String> {
+fn copy_file(app: &Sources<'_>, n: &crate::files::Node, target: &Path) -> Result<u64, String> {
     let bytes = if n.size == 0 || n.blob.is_none() {
         fs::File::create(target).map_err(|e| e.to_string())?;
         0

@@ -60,7 +60,7 @@ pub async fn delete(ctx: Ctx, req: Req) -> DavResult {
         .files
         .delete(&ctx.actor, &req.uid, &req.segs)
         .await?;
-    ctx.app.locks.forget_subtree(&req.uid, &req.segs);
+    ctx.app.files.locks().forget_subtree(&req.uid, &req.segs);
     let mut r = response::with_room(response::empty(), 8);
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)
@@ -118,7 +118,7 @@ pub async fn copy_move(ctx: Ctx, req: Req) -> DavResult {
             .files
             .rename(&ctx.actor, &req.uid, &req.segs, &to, overwrite)
             .await?;
-        ctx.app.locks.forget_subtree(&req.uid, &req.segs);
+        ctx.app.files.locks().forget_subtree(&req.uid, &req.segs);
         r
     } else {
         ctx.app

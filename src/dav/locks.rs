@@ -1,9 +1,8 @@
-//! WebDAV locks (class 2): exclusive and shared write locks, depth 0 or infinity, with
-//! timeouts, held in memory (a restart releases them, as a crash of any lock holder would).
-//! Writes to a locked resource need its token in the `If` header; the `If` header itself is
-//! evaluated against etags and live locks (412 when false).
+//! WebDAV locks (class 2), the protocol half: LOCK and UNLOCK, `lockdiscovery`, and the `If`
+//! header, evaluated against etags and live locks (412 when false). The locks themselves and
+//! the rule that a write needs the tokens of the locks it touches are the files service's
+//! (`files::locks`), so every surface that writes a file answers to the same locks.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use http::{StatusCode, header};
@@ -11,115 +10,43 @@ use http::{StatusCode, header};
 use super::ifheader::{self, Cond};
 use super::xml::{El, NS_DAV, escape};
 use super::{DavError, DavResult, Req};
+use crate::files::locks::{Lock, LockManager, NotReleased, Refused};
 use crate::http::{Ctx, Resp, response};
 
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
-/// Bounds memory: a client cannot pile up locks without limit.
-const MAX_LOCKS: usize = 10_000;
 
-#[derive(Debug, Clone)]
-pub struct Lock {
-    pub token: String,
-    /// Who took it (tokens of another user are never accepted).
-    pub principal: String,
-    /// The space (owner uid) and the locked path in it.
-    pub space: String,
-    pub root: Vec<String>,
-    pub infinite: bool,
-    pub exclusive: bool,
-    pub owner_xml: String,
-    pub timeout: Duration,
-    pub expires: Instant,
+/// `<d:activelock>` for one lock.
+fn discovery_xml(lock: &Lock) -> String {
+    let secs = lock
+        .expires
+        .saturating_duration_since(Instant::now())
+        .as_secs()
+        .max(1);
+    format!(
+        "<d:activelock><d:locktype><d:write/></d:locktype><d:lockscope><d:{}/></d:lockscope><d:depth>{}</d:depth>{}<d:timeout>Second-{secs}</d:timeout><d:locktoken><d:href>{}</d:href></d:locktoken></d:activelock>",
+        if lock.exclusive {
+            "exclusive"
+        } else {
+            "shared"
+        },
+        if lock.infinite { "infinity" } else { "0" },
+        if lock.owner_xml.is_empty() {
+            String::new()
+        } else {
+            format!("<d:owner>{}</d:owner>", lock.owner_xml)
+        },
+        escape(&lock.token)
+    )
 }
 
-#[derive(Default)]
-pub struct LockManager {
-    locks: Mutex<Vec<Lock>>,
-}
-
-fn is_prefix(a: &[String], b: &[String]) -> bool {
-    a.len() <= b.len() && a == &b[..a.len()]
-}
-
-impl Lock {
-    /// Whether this lock covers the resource at `segs` (itself, or below a depth-infinity lock).
-    fn covers(&self, space: &str, segs: &[String]) -> bool {
-        self.space == space && (self.root == segs || (self.infinite && is_prefix(&self.root, segs)))
-    }
-
-    fn discovery_xml(&self) -> String {
-        let secs = self
-            .expires
-            .saturating_duration_since(Instant::now())
-            .as_secs()
-            .max(1);
-        format!(
-            "<d:activelock><d:locktype><d:write/></d:locktype><d:lockscope><d:{}/></d:lockscope><d:depth>{}</d:depth>{}<d:timeout>Second-{secs}</d:timeout><d:locktoken><d:href>{}</d:href></d:locktoken></d:activelock>",
-            if self.exclusive {
-                "exclusive"
-            } else {
-                "shared"
-            },
-            if self.infinite { "infinity" } else { "0" },
-            if self.owner_xml.is_empty() {
-                String::new()
-            } else {
-                format!("<d:owner>{}</d:owner>", self.owner_xml)
-            },
-            escape(&self.token)
-        )
-    }
-}
-
-impl LockManager {
-    fn live(&self) -> std::sync::MutexGuard<'_, Vec<Lock>> {
-        let mut g = self
-            .locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        g.retain(|l| l.expires > now);
-        g
-    }
-
-    /// `<d:activelock>` elements for the locks covering a resource.
-    pub fn discovery(&self, space: &str, segs: &[String]) -> String {
-        self.live()
-            .iter()
-            .filter(|l| l.covers(space, segs))
-            .map(Lock::discovery_xml)
-            .collect()
-    }
-
-    fn covering(&self, space: &str, segs: &[String]) -> Vec<Lock> {
-        self.live()
-            .iter()
-            .filter(|l| l.covers(space, segs))
-            .cloned()
-            .collect()
-    }
-
-    /// Locks on `segs` itself, above it, or (for a collection) anywhere below it.
-    fn touching_subtree(&self, space: &str, segs: &[String]) -> Vec<Lock> {
-        self.live()
-            .iter()
-            .filter(|l| l.space == space && (l.covers(space, segs) || is_prefix(segs, &l.root)))
-            .cloned()
-            .collect()
-    }
-
-    pub fn has_token(&self, space: &str, segs: &[String], token: &str) -> bool {
-        self.live()
-            .iter()
-            .any(|l| l.token == token && l.covers(space, segs))
-    }
-
-    /// Moves or removes locks when their resource moves away or is deleted.
-    pub fn forget_subtree(&self, space: &str, segs: &[String]) {
-        self.live()
-            .retain(|l| !(l.space == space && is_prefix(segs, &l.root)));
-    }
+/// `<d:activelock>` elements for the locks covering a resource.
+pub fn discovery(locks: &LockManager, space: &str, segs: &[String]) -> String {
+    locks
+        .covering(space, segs)
+        .iter()
+        .map(discovery_xml)
+        .collect()
 }
 
 /// Checks a write to `segs` (and, when `membership`, the change to its parent folder's
@@ -152,22 +79,10 @@ pub fn check_write_tree(
         return Err(DavError::precondition("The If header did not match"));
     }
     let submitted: Vec<&str> = lists.as_deref().map(ifheader::tokens).unwrap_or_default();
-    let mut involved = if subtree {
-        app.locks.touching_subtree(&req.uid, segs)
-    } else {
-        app.locks.covering(&req.uid, segs)
-    };
-    if membership && !segs.is_empty() {
-        // A lock on the parent folder protects its list of members (RFC 4918 §7.5).
-        let parent = &segs[..segs.len() - 1];
-        involved.extend(app.locks.covering(&req.uid, parent));
-    }
-    for l in involved {
-        if !(l.principal == me && submitted.contains(&l.token.as_str())) {
-            return Err(DavError::locked());
-        }
-    }
-    Ok(())
+    app.files
+        .locks()
+        .check_write(&me, &req.uid, segs, membership, subtree, &submitted)
+        .map_err(|_| DavError::locked())
 }
 
 /// True when any list holds: all its conditions hold for its resource.
@@ -189,7 +104,7 @@ fn evaluate(ctx: &Ctx, req: &Req, segs: &[String], lists: &[ifheader::List]) -> 
         let etag = node.as_ref().map(|n| format!("\"{}\"", n.etag));
         list.conditions.iter().all(|c| {
             let holds = match &c.cond {
-                Cond::Token(t) => ctx.app.locks.has_token(&req.uid, &target, t),
+                Cond::Token(t) => ctx.app.files.locks().has_token(&req.uid, &target, t),
                 Cond::Etag(e) => etag
                     .as_deref()
                     .is_some_and(|cur| cur == e.trim_start_matches("W/")),
@@ -241,7 +156,7 @@ fn parse_timeout(h: Option<&str>) -> Duration {
 fn lock_response(status: StatusCode, lock: &Lock, new_token: bool) -> Resp {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:prop xmlns:d=\"DAV:\"><d:lockdiscovery>{}</d:lockdiscovery></d:prop>\n",
-        lock.discovery_xml()
+        discovery_xml(lock)
     );
     let mut r = response::with(status, "application/xml; charset=utf-8", body);
     if new_token {
@@ -275,17 +190,15 @@ pub async fn lock(mut ctx: Ctx, req: Req) -> DavResult {
                 )
             })?;
         let tokens = ifheader::tokens(&lists);
-        let mut g = ctx.app.locks.live();
-        let Some(l) = g.iter_mut().find(|l| {
-            tokens.contains(&l.token.as_str()) && l.covers(&req.uid, &req.segs) && l.principal == me
-        }) else {
+        let Some(l) = ctx
+            .app
+            .files
+            .locks()
+            .refresh(&me, &req.uid, &req.segs, &tokens, timeout)
+        else {
             return Err(DavError::precondition("No matching lock to refresh")
                 .with_condition("lock-token-matches-request-uri"));
         };
-        l.timeout = timeout;
-        l.expires = Instant::now() + timeout;
-        let l = l.clone();
-        drop(g);
         return Ok(lock_response(StatusCode::OK, &l, false));
     };
     if !info.is(NS_DAV, "lockinfo") {
@@ -325,24 +238,19 @@ pub async fn lock(mut ctx: Ctx, req: Req) -> DavResult {
     };
     // Creating a lock on an unmapped URL creates an empty file (RFC 4918 §9.10.4).
     let existing = ctx.app.files.lookup(&ctx.actor, &req.uid, &req.segs)?;
-    {
-        let g = ctx.app.locks.live();
-        if g.len() >= MAX_LOCKS {
-            return Err(DavError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sabre\\DAV\\Exception\\ServiceUnavailable",
-                "Too many locks",
-            ));
-        }
-        let conflict = g.iter().any(|l| {
-            l.space == req.uid
-                && (l.covers(&req.uid, &req.segs) || (infinite && is_prefix(&req.segs, &l.root)))
-                && (l.exclusive || exclusive)
-        });
-        if conflict {
-            return Err(DavError::locked().with_condition("no-conflicting-lock"));
-        }
-    }
+    let refused = |r: Refused| match r {
+        Refused::TooMany => DavError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sabre\\DAV\\Exception\\ServiceUnavailable",
+            "Too many locks",
+        ),
+        Refused::Conflict => DavError::locked().with_condition("no-conflicting-lock"),
+    };
+    ctx.app
+        .files
+        .locks()
+        .can_take(&req.uid, &req.segs, infinite, exclusive)
+        .map_err(refused)?;
     let mut status = StatusCode::OK;
     if existing.is_none() {
         check_write(&ctx, &req, &req.segs, true)?;
@@ -378,16 +286,8 @@ pub async fn lock(mut ctx: Ctx, req: Req) -> DavResult {
         expires: Instant::now() + timeout,
     };
     let resp = lock_response(status, &l, true);
-    // Re-check under the lock table's mutex: another LOCK may have won meanwhile.
-    let mut g = ctx.app.locks.live();
-    if g.iter().any(|o| {
-        o.space == l.space
-            && (o.covers(&l.space, &l.root) || (infinite && is_prefix(&l.root, &o.root)))
-            && (o.exclusive || exclusive)
-    }) {
-        return Err(DavError::locked().with_condition("no-conflicting-lock"));
-    }
-    g.push(l);
+    // Checked again as it is taken: another LOCK may have won meanwhile.
+    ctx.app.files.locks().take(l).map_err(refused)?;
     Ok(resp)
 }
 
@@ -406,20 +306,23 @@ pub async fn unlock(ctx: Ctx, req: Req) -> DavResult {
         .principal()
         .map(|p| p.uid.clone())
         .unwrap_or_default();
-    let mut g = ctx.app.locks.live();
-    let Some(i) = g
-        .iter()
-        .position(|l| l.token == token && l.covers(&req.uid, &req.segs))
-    else {
-        return Err(
-            DavError::conflict("The lock token does not match this resource")
-                .with_condition("lock-token-matches-request-uri"),
-        );
-    };
-    if g[i].principal != me {
-        return Err(DavError::forbidden("This lock belongs to someone else"));
+    match ctx
+        .app
+        .files
+        .locks()
+        .release(&me, &req.uid, &req.segs, &token)
+    {
+        Ok(()) => {}
+        Err(NotReleased::NoMatch) => {
+            return Err(
+                DavError::conflict("The lock token does not match this resource")
+                    .with_condition("lock-token-matches-request-uri"),
+            );
+        }
+        Err(NotReleased::NotYours) => {
+            return Err(DavError::forbidden("This lock belongs to someone else"));
+        }
     }
-    g.remove(i);
     let mut r = response::with_room(response::empty(), 8);
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)

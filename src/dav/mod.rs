@@ -21,7 +21,6 @@ pub mod xml;
 use http::{Method, StatusCode, header};
 
 pub use error::{DavError, DavResult};
-pub use locks::LockManager;
 
 use crate::files::names;
 use crate::http::{Ctx, Resp, response};

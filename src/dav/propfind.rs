@@ -87,7 +87,7 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
                     let locks = if needs_locks {
                         let mut segs = parent_segs.clone();
                         segs.push(child.name.to_owned());
-                        app.locks.discovery(&req.uid, &segs)
+                        super::locks::discovery(app.files.locks(), &req.uid, &segs)
                     } else {
                         String::new()
                     };
@@ -163,7 +163,7 @@ pub fn render(
         Vec::new()
     };
     let locks = if want.needs_locks() {
-        ctx.app.locks.discovery(&req.uid, segs)
+        super::locks::discovery(ctx.app.files.locks(), &req.uid, segs)
     } else {
         String::new()
     };

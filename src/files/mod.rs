@@ -5,6 +5,7 @@
 //! checked before and while content streams in; only the owner reaches a space (shares come
 //! later, through this service).
 
+pub mod locks;
 pub mod model;
 pub mod names;
 mod tree;
@@ -78,6 +79,7 @@ pub struct PutResult {
 pub struct Files {
     store: Arc<Store>,
     blobs: Arc<LocalBlobs>,
+    locks: locks::LockManager,
 }
 
 /// Who may touch `uid`'s space: the owner (shares arrive with the sharing service).
@@ -90,7 +92,16 @@ fn check_owner(actor: &Actor, uid: &str) -> Result<()> {
 
 impl Files {
     pub fn new(store: Arc<Store>, blobs: Arc<LocalBlobs>) -> Self {
-        Files { store, blobs }
+        Files {
+            store,
+            blobs,
+            locks: locks::LockManager::default(),
+        }
+    }
+
+    /// The write locks on every space's files (taken through WebDAV today).
+    pub fn locks(&self) -> &locks::LockManager {
+        &self.locks
     }
 
     /// The root folder of `uid`, created on first use.

@@ -135,6 +135,14 @@ impl Notify {
     }
 }
 
+/// What the reminder job uses: the calendars it reads, the accounts it mails, and the
+/// notifications it writes.
+pub struct ReminderJob {
+    pub groupware: Arc<crate::groupware::Groupware>,
+    pub accounts: Arc<crate::accounts::Accounts>,
+    pub notify: Arc<Notify>,
+}
+
 /// Fires calendar reminders: the due ones become a notification for the calendar's owner
 /// and, for EMAIL alarms or when the owner has an address and mail is set up, an e-mail.
 /// Each reminder is taken out of the index before it is delivered (at most once; a crash in
@@ -144,10 +152,10 @@ impl Notify {
 /// but never longer than [`REMINDER_RECHECK`]: the wall clock can jump (a box that booted
 /// with its RTC at 2000 sets it from the network), and a sleep is measured on the monotonic
 /// clock.
-pub async fn reminder_loop(app: Arc<crate::state::App>) {
+pub async fn reminder_loop(job: Arc<ReminderJob>) {
     const BATCH: usize = 100;
     loop {
-        let a = app.clone();
+        let a = job.clone();
         let taken = tokio::task::spawn_blocking(move || {
             let due = a
                 .groupware
@@ -165,7 +173,7 @@ pub async fn reminder_loop(app: Arc<crate::state::App>) {
         };
         let more = due.len() == BATCH;
         for r in due {
-            deliver(&app, r).await;
+            deliver(&job, r).await;
         }
         if more {
             continue;
@@ -176,7 +184,7 @@ pub async fn reminder_loop(app: Arc<crate::state::App>) {
         });
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
-            _ = app.groupware.reminders_changed.notified() => {}
+            _ = job.groupware.reminders_changed.notified() => {}
         }
     }
 }
@@ -184,7 +192,7 @@ pub async fn reminder_loop(app: Arc<crate::state::App>) {
 /// The longest the reminder job sleeps without looking at the index again.
 const REMINDER_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
+async fn deliver(job: &ReminderJob, r: crate::groupware::Reminder) {
     let when = crate::groupware::expand::utc_stamp(r.start);
     let when = format!(
         "{}-{}-{} {}:{} UTC",
@@ -211,8 +219,8 @@ async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
         }
     );
     let object = format!("{}/{}", r.calendar, r.uri);
-    for user in recipients(app, &r) {
-        if let Err(e) = app.notify.notify(
+    for user in recipients(job, &r) {
+        if let Err(e) = job.notify.notify(
             &user,
             "dav",
             &subject,
@@ -221,13 +229,13 @@ async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
         ) {
             tracing::warn!(error = %e, user = %user, "reminder notification failed");
         }
-        let email = app
+        let email = job
             .accounts
             .user(&user)
             .ok()
             .and_then(|u| u.email)
             .filter(|e| !e.is_empty());
-        let server = app.notify.mail();
+        let server = job.notify.mail();
         if let (Some(to), false) = (email, server.host.is_empty()) {
             match mail::send(&server, &to, &subject, &message, None).await {
                 Ok(()) => tracing::info!(user = %user, summary = %r.summary, "reminder mailed"),
@@ -240,9 +248,9 @@ async fn deliver(app: &crate::state::App, r: crate::groupware::Reminder) {
 
 /// Who is reminded: the calendar's owner and everyone it is shared with read-write (directly
 /// or through a group); read-only sharees are not (as in Nextcloud).
-fn recipients(app: &crate::state::App, r: &crate::groupware::Reminder) -> Vec<String> {
+fn recipients(job: &ReminderJob, r: &crate::groupware::Reminder) -> Vec<String> {
     let mut out = vec![r.owner.clone()];
-    let Ok(c) = app
+    let Ok(c) = job
         .groupware
         .collection(&r.owner, crate::groupware::Kind::Calendar, &r.calendar)
     else {
@@ -251,7 +259,7 @@ fn recipients(app: &crate::state::App, r: &crate::groupware::Reminder) -> Vec<St
     for share in c.shares.iter().filter(|s| s.write) {
         let users = match share.sharee.split_once('/') {
             Some(("users", u)) => vec![u.to_owned()],
-            Some(("groups", g)) => app.accounts.group_members(g).unwrap_or_default(),
+            Some(("groups", g)) => job.accounts.group_members(g).unwrap_or_default(),
             _ => Vec::new(),
         };
         for u in users {

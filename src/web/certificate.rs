@@ -34,7 +34,7 @@ fn when(secs: u64) -> String {
 /// The section's HTML (`csrf`: the session's token for the form, if signed in by cookie).
 pub fn section(ctx: &Ctx, csrf: Option<&str>) -> String {
     let app = &ctx.app;
-    let configured = acme::settings(app);
+    let configured = acme::settings(&app.store, &app.config.acme);
     let from_file = !app.config.acme.directory.is_empty();
     let st = acme::state(&app.data_dir);
     let served = app.tls_slot.get().and_then(|s| s.acme());
@@ -170,7 +170,9 @@ pub async fn post(mut ctx: Ctx) -> Resp {
                 // The key is never shown back: an empty field keeps the saved one.
                 dns_key: match params.get("dns_key").map(str::trim) {
                     Some(k) if !k.is_empty() => k.to_owned(),
-                    _ => acme::settings(app).map(|s| s.dns_key).unwrap_or_default(),
+                    _ => acme::settings(&app.store, &app.config.acme)
+                        .map(|s| s.dns_key)
+                        .unwrap_or_default(),
                 },
                 ..AcmeConfig::default()
             };
@@ -178,7 +180,7 @@ pub async fn post(mut ctx: Ctx) -> Resp {
                 Ok(s) => s,
                 Err(m) => return error_page(StatusCode::BAD_REQUEST, "Certificate", &m),
             };
-            if let Err(e) = acme::save_settings(app, &s) {
+            if let Err(e) = acme::save_settings(&app.store, &s) {
                 tracing::error!(error = %e, "saving the ACME settings");
                 return error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -424,7 +424,7 @@ async fn finish(ctx: &Ctx, p: &Progress) -> Resp {
         return error_page(StatusCode::FORBIDDEN, "Already set up", &person_message(&e));
     }
     if let Some(a) = &p.acme {
-        match crate::appliance::acme::save_settings(&ctx.app, a) {
+        match crate::appliance::acme::save_settings(&ctx.app.store, a) {
             Ok(()) => ctx.app.acme.renew_now(),
             Err(e) => tracing::error!(error = %e, "saving the ACME settings"),
         }
