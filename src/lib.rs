@@ -16,12 +16,12 @@ pub mod http;
 pub mod net;
 pub mod notify;
 pub mod ocs;
+pub mod pages;
 pub mod sched;
 pub mod schema;
 pub mod state;
 pub mod store;
 pub mod telemetry;
-pub mod web;
 
 use std::path::Path;
 use std::process::ExitCode;

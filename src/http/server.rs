@@ -412,7 +412,7 @@ async fn dispatch(
     if ocs_version.is_some() {
         ocs::handle(ctx, endpoint).await
     } else {
-        crate::web::handle(ctx, endpoint).await
+        crate::pages::handle(ctx, endpoint).await
     }
 }
 

@@ -161,7 +161,7 @@ pub async fn upload(mut ctx: Ctx) -> Resp {
 
 /// The system page's update section.
 pub fn section(data_dir: &Path, csrf: Option<&str>) -> String {
-    use super::pages::esc;
+    use super::common::esc;
     let running = update::running_slot().map_or_else(
         || "not on the Hearth image (no boot slots)".to_owned(),
         |s| format!("slot {}", s.letter()),

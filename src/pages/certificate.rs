@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 
-use super::pages::{error_page, esc};
+use super::common::{error_page, esc};
 use crate::appliance::acme;
 use crate::config::AcmeConfig;
 use crate::http::{Ctx, Resp, response};
@@ -117,7 +117,7 @@ pub async fn post(mut ctx: Ctx) -> Resp {
     };
     // A form from another site must not change this: a cookie session needs its token, other
     // sign-ins the OCS-APIRequest header (which a plain form cannot send).
-    let allowed = match super::pages::session(&ctx) {
+    let allowed = match super::common::session(&ctx) {
         Some((_, csrf)) => params.get("requesttoken") == Some(csrf.as_str()),
         None => ctx
             .header("ocs-apirequest")

@@ -6,7 +6,7 @@
 
 use http::{StatusCode, header};
 
-use super::pages::{alert, error_page, esc, page};
+use super::common::{alert, error_page, esc, page};
 use crate::accounts::{Actor, Verdict};
 use crate::appliance::wizard;
 use crate::http::{Ctx, Resp, response};

@@ -3,7 +3,7 @@
 use http::StatusCode;
 use serde_json::json;
 
-use super::pages::{error_page, esc, page};
+use super::common::{error_page, esc, page};
 use crate::http::{Ctx, Resp, response};
 
 fn bytes(n: u64) -> String {
@@ -68,7 +68,7 @@ pub async fn system_page(ctx: &Ctx) -> Resp {
     } else {
         format!("<pre id=\"errors\">{}</pre>", esc(&errors.join("\n")))
     };
-    let csrf = super::pages::session(ctx).map(|(_, t)| t);
+    let csrf = super::common::session(ctx).map(|(_, t)| t);
     let updates = super::update::section(&ctx.app.data_dir, csrf.as_deref());
     let public_cert = super::certificate::section(ctx, csrf.as_deref());
     let cert = match s.certificate_days_left {

@@ -3,9 +3,9 @@
 
 mod avatar;
 mod certificate;
+mod common;
 mod invite;
 mod login_flow;
-mod pages;
 mod recover;
 mod system;
 mod update;
@@ -42,10 +42,10 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
         SetupPost(action) => wizard::post(ctx, &action).await,
         Status => status(&ctx),
         WellKnownDav => response::redirect(StatusCode::MOVED_PERMANENTLY, "/remote.php/dav/"),
-        Home => pages::home(&ctx),
-        LoginPage => pages::login_page(&ctx),
-        LoginSubmit => pages::login_submit(ctx).await,
-        Logout => pages::logout(&ctx),
+        Home => common::home(&ctx),
+        LoginPage => common::login_page(&ctx),
+        LoginSubmit => common::login_submit(ctx).await,
+        Logout => common::logout(&ctx),
         LoginFlowV2Start => login_flow::start(&ctx),
         LoginFlowV2Poll => login_flow::poll(ctx).await,
         LoginFlowV2Open(token) => login_flow::open(&ctx, &token),
@@ -58,7 +58,7 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
         SystemUpdate => update::upload(ctx).await,
         SystemCertificate => certificate::post(ctx).await,
         AvatarDelete => avatar::delete(&ctx).await,
-        AppPasswordRevoke(id) => pages::revoke_app_password(ctx, id).await,
+        AppPasswordRevoke(id) => common::revoke_app_password(ctx, id).await,
         CaCert => match crate::appliance::tls::LocalCa::new(&ctx.app.data_dir).ca_pem() {
             Some(pem) => {
                 let mut r = response::with(StatusCode::OK, "application/x-x509-ca-cert", pem);

@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 
-use super::pages::{alert, error_page, esc, page};
+use super::common::{alert, error_page, esc, page};
 use crate::http::{Ctx, Resp, response};
 
 fn form(token: &str, uid: &str, error: Option<&str>, status: StatusCode) -> Resp {

@@ -5,7 +5,7 @@
 use http::{StatusCode, header};
 use serde_json::json;
 
-use super::pages::{cookie_attrs, error_page, esc, login_form, page, session};
+use super::common::{cookie_attrs, error_page, esc, login_form, page, session};
 use crate::accounts::login_flow::Granted;
 use crate::http::{Ctx, Resp, response};
 
@@ -221,7 +221,7 @@ pub async fn legacy_grant(mut ctx: Ctx) -> Resp {
         .into_owned();
     let secret = match ctx.app.accounts.create_app_password(&uid, &client) {
         Ok((_, s)) => s,
-        Err(e) => return super::pages::internal(&e),
+        Err(e) => return super::common::internal(&e),
     };
     let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
     let target = format!(

@@ -9,7 +9,7 @@ use crate::appliance::storage::{self, Disk, Outcome};
 use crate::appliance::wizard::Progress;
 use crate::http::request::Params;
 use crate::http::{Ctx, Resp, response};
-use crate::web::pages::{self, esc};
+use crate::pages::common::{self, esc};
 
 /// Common time zones; the box's clock runs in UTC, this is for calendars and reminders.
 pub const ZONES: [&str; 24] = [
@@ -212,7 +212,7 @@ pub fn moving_page(p: &Progress) -> Resp {
         steps(4),
         esc(&p.moving_to)
     );
-    let html = pages::page("Moving the data", &body).replacen(
+    let html = common::page("Moving the data", &body).replacen(
         "<head>",
         "<head><meta http-equiv=\"refresh\" content=\"10;url=/setup\">",
         1,

@@ -6,7 +6,7 @@ use crate::appliance::wizard::Progress;
 use crate::config::MailConfig;
 use crate::http::Ctx;
 use crate::http::request::Params;
-use crate::web::pages::esc;
+use crate::pages::common::esc;
 
 pub fn page_body(ctx: &Ctx, p: &Progress, error: Option<&str>) -> String {
     let m = &p.mail;

@@ -7,7 +7,7 @@ mod place;
 
 use http::{StatusCode, header};
 
-use super::pages::{alert as err, cookie_attrs, error_page, esc, page};
+use super::common::{alert as err, cookie_attrs, error_page, esc, page};
 use crate::accounts::{AccountsError, Actor, NewUser, Verdict};
 use crate::appliance::wizard::{self, Progress};
 use crate::http::auth::SESSION_COOKIE;
