@@ -423,7 +423,7 @@ impl Accounts {
                 tx.put(&schema::USERID_USER, uid, &u)?;
             }
             if let Some(id) = app_pw {
-                let key = format!("{uid}\0{id}");
+                let key = schema::app_password_key(uid, id);
                 if let Some(mut a) = tx.get(&schema::USERID_APPPWID_APPPW, &key)? {
                     a.last_used_ms = now;
                     tx.put(&schema::USERID_APPPWID_APPPW, &key, &a)?;
@@ -483,8 +483,9 @@ impl Accounts {
                 created_ms: crate::clock::now_ms(),
                 last_used_ms: 0,
             };
-            tx.put(&schema::USERID_APPPWID_APPPW, &format!("{uid}\0{id}"), &app)?;
-            tx.put(&schema::APPPWHASH_KEY, &hash, &format!("{uid}\0{id}"))?;
+            let key = schema::app_password_key(uid, id);
+            tx.put(&schema::USERID_APPPWID_APPPW, &key, &app)?;
+            tx.put(&schema::APPPWHASH_KEY, &hash, &key)?;
             Ok(app)
         })?;
         Ok((app, secret))
@@ -495,7 +496,7 @@ impl Accounts {
         self.store.read(|tx| {
             tx.scan(
                 &schema::USERID_APPPWID_APPPW,
-                &format!("{uid}\0"),
+                &schema::app_passwords_of(uid),
                 |_, a| {
                     out.push(a);
                     true
@@ -508,7 +509,7 @@ impl Accounts {
     /// Revokes one app password of `uid`; the next request that uses it gets 401.
     pub fn revoke_app_password(&self, uid: &str, id: u64) -> Result<()> {
         self.store.write(|tx| {
-            let key = format!("{uid}\0{id}");
+            let key = schema::app_password_key(uid, id);
             if !tx.delete(&schema::USERID_APPPWID_APPPW, &key)? {
                 return Err(AccountsError::NotFound);
             }

@@ -353,7 +353,10 @@ impl Accounts {
                 ));
             }
             tx.delete(&schema::USERID_USER, uid)?;
-            for key in tx.keys(&schema::USERID_APPPWID_APPPW, &format!("{uid}\0"))? {
+            for key in tx.keys(
+                &schema::USERID_APPPWID_APPPW,
+                &schema::app_passwords_of(uid),
+            )? {
                 tx.delete::<AppPassword>(&schema::USERID_APPPWID_APPPW, &key)?;
                 remove_app_hash(tx, &key)?;
             }

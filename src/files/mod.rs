@@ -711,7 +711,7 @@ impl Files {
     /// Dead properties: (Clark name → XML value) kept for a node.
     pub fn dead_props(&self, node_id: u64) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
-        let prefix = format!("{}\0", tree::node_key(node_id));
+        let prefix = schema::props_of(node_id);
         self.store.read(|tx| {
             tx.scan(&schema::NODEID_PROP_VALUE, &prefix, |k, v: String| {
                 out.push((k[prefix.len()..].to_owned(), v));
@@ -729,7 +729,7 @@ impl Files {
     ) -> Result<()> {
         self.store.write(|tx| {
             for (name, value) in changes {
-                let key = format!("{}\0{name}", tree::node_key(node_id));
+                let key = schema::prop_key(node_id, name);
                 match value {
                     Some(v) => tx.put(&schema::NODEID_PROP_VALUE, &key, v)?,
                     None => {

@@ -74,7 +74,7 @@ impl<'a> Reader<'a> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Node>, StoreError> {
-        let prefix = format!("{parent:016x}\0");
+        let prefix = schema::children_of(parent);
         let after = after.map(|a| format!("{prefix}{a}"));
         let mut out = Vec::with_capacity(limit.min(1024));
         self.nodes.scan(&prefix, after.as_deref(), |_, n| {
@@ -95,7 +95,7 @@ impl Reader<'_> {
         limit: usize,
         mut f: impl FnMut(&NodeView<'_>),
     ) -> Result<Option<String>, StoreError> {
-        let prefix = format!("{parent:016x}\0");
+        let prefix = schema::children_of(parent);
         let after = after.map(|a| format!("{prefix}{a}"));
         let (mut seen, mut last) = (0, None::<String>);
         self.nodes
@@ -286,13 +286,13 @@ pub fn remove_subtree(tx: &WriteTx, top: &Node) -> Result<Vec<String>> {
     let mut stack = vec![top.clone()];
     while let Some(n) = stack.pop() {
         if n.is_dir() {
-            let prefix = format!("{:016x}\0", n.id);
+            let prefix = schema::children_of(n.id);
             for (k, c) in tx.records(&schema::PARENTID_NAME_NODE, &prefix)? {
                 tx.delete(&schema::PARENTID_NAME_NODE, &k)?;
                 stack.push(c);
             }
         }
-        for k in tx.keys(&schema::NODEID_PROP_VALUE, &format!("{}\0", node_key(n.id)))? {
+        for k in tx.keys(&schema::NODEID_PROP_VALUE, &schema::props_of(n.id))? {
             tx.delete(&schema::NODEID_PROP_VALUE, &k)?;
         }
         if let Some(b) = &n.blob {
@@ -401,12 +401,12 @@ pub fn apply_copy(
                 &BlobRef::new(w, format!("file:{}", n.id)),
             )?;
         }
-        let prefix = format!("{}\0", node_key(src.id));
+        let prefix = schema::props_of(src.id);
         for k in tx.keys(&schema::NODEID_PROP_VALUE, &prefix)? {
             if let Some(v) = tx.get(&schema::NODEID_PROP_VALUE, &k)? {
                 tx.put(
                     &schema::NODEID_PROP_VALUE,
-                    &format!("{}\0{}", node_key(n.id), &k[prefix.len()..]),
+                    &schema::prop_key(n.id, &k[prefix.len()..]),
                     &v,
                 )?;
             }

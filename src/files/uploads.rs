@@ -13,6 +13,7 @@ use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobRef, BlobStore, Hashes, LocalBlobs};
 use crate::clock::now_ms;
 use crate::schema;
+use crate::schema::{chunk_key, chunks_of, upload_key as key};
 
 /// Most chunks in one upload (Nextcloud's documented limit).
 pub const MAX_CHUNKS: usize = 10_000;
@@ -26,10 +27,6 @@ pub fn valid_part(s: &str) -> bool {
         && s != ".."
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-fn key(uid: &str, id: &str) -> String {
-    format!("{uid}\0{id}")
 }
 
 impl Files {
@@ -75,7 +72,7 @@ impl Files {
     /// Chunks of an upload in assembly order: numerically when every name is a number,
     /// otherwise by name (byte-range names sort correctly as text).
     pub fn upload_chunks(&self, uid: &str, id: &str) -> Result<Vec<(String, Chunk)>> {
-        let prefix = format!("{}\0", key(uid, id));
+        let prefix = chunks_of(uid, id);
         let mut out = Vec::new();
         self.store.read(|tx| {
             tx.scan(&schema::USERID_UPLOADID_CHUNK_BLOB, &prefix, |k, c| {
@@ -115,7 +112,7 @@ impl Files {
             Err(e) => return Err(e.into()),
         };
         let r = BlobRef::new(&written, format!("upload:{uid}/{id}"));
-        let ck = format!("{}\0{name}", key(uid, id));
+        let ck = chunk_key(uid, id, name);
         let old = self.store.write(|tx| {
             if tx
                 .get(&schema::USERID_UPLOADID_UPLOAD, &key(uid, id))?
@@ -124,10 +121,7 @@ impl Files {
                 return Err(FilesError::NotFound);
             }
             if tx
-                .keys(
-                    &schema::USERID_UPLOADID_CHUNK_BLOB,
-                    &format!("{}\0", key(uid, id)),
-                )?
+                .keys(&schema::USERID_UPLOADID_CHUNK_BLOB, &chunks_of(uid, id))?
                 .len()
                 >= MAX_CHUNKS
             {
@@ -174,7 +168,7 @@ impl Files {
         name: &str,
     ) -> Result<bool> {
         check_owner(actor, uid)?;
-        let ck = format!("{}\0{name}", key(uid, id));
+        let ck = chunk_key(uid, id, name);
         let gone = self.store.write(|tx| {
             let old = tx.get(&schema::USERID_UPLOADID_CHUNK_BLOB, &ck)?;
             if let Some(c) = &old {
@@ -234,7 +228,7 @@ impl Files {
     }
 
     async fn remove_upload(&self, uid: &str, id: &str) -> Result<bool> {
-        let prefix = format!("{}\0", key(uid, id));
+        let prefix = chunks_of(uid, id);
         let (existed, blobs) = self.store.write(|tx| {
             let existed = tx.delete(&schema::USERID_UPLOADID_UPLOAD, &key(uid, id))?;
             let mut blobs = Vec::new();

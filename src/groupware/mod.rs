@@ -27,6 +27,7 @@ use crate::schema::{
     COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_CARDSEARCH, COLLID_URI_DATA, COLLID_URI_OBJECT,
     PUBLICTOKEN_COLLKEY, USERID_KIND_URI_COLLECTION,
 };
+use crate::schema::{collection_key as coll_key, object_key as obj_key};
 use crate::store::{Store, StoreError, WriteTx};
 
 /// The standard precondition a refused object violates (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
@@ -82,14 +83,6 @@ pub struct Groupware {
     pub reminders_changed: tokio::sync::Notify,
 }
 
-fn coll_key(owner: &str, kind: Kind, uri: &str) -> String {
-    format!("{owner}\0{}\0{uri}", kind.key())
-}
-
-pub fn obj_key(coll: u64, uri: &str) -> String {
-    format!("{coll:016x}\0{uri}")
-}
-
 /// A collection or object name: one path segment, printable, at most 255 bytes.
 pub fn valid_name(uri: &str) -> bool {
     !uri.is_empty()
@@ -112,6 +105,7 @@ impl Groupware {
     /// Creates the default calendar ("personal") and address book ("contacts") the first
     /// time a user's homes are looked at, as Nextcloud does.
     pub fn ensure_defaults(&self, owner: &str) -> Result<()> {
+        // A meta key: `groupware_defaults \0 owner`.
         let marker = format!("groupware_defaults\0{owner}");
         if self.store.read(|tx| tx.meta(&marker))?.is_some() {
             return Ok(());
@@ -121,7 +115,7 @@ impl Groupware {
             self.store.read(|tx| {
                 tx.scan(
                     &USERID_KIND_URI_COLLECTION,
-                    &format!("{owner}\0{}\0", kind.key()),
+                    &crate::schema::collections_of(owner, kind),
                     |_, _| {
                         any = true;
                         false
@@ -165,7 +159,7 @@ impl Groupware {
         self.store.read(|tx| {
             tx.scan(
                 &USERID_KIND_URI_COLLECTION,
-                &format!("{owner}\0{}\0", kind.key()),
+                &crate::schema::collections_of(owner, kind),
                 |_, c| {
                     out.push(c);
                     true
@@ -240,7 +234,7 @@ impl Groupware {
             let c = tx
                 .get(&USERID_KIND_URI_COLLECTION, &key)?
                 .ok_or(GroupwareError::NotFound)?;
-            let prefix = format!("{:016x}\0", c.id);
+            let prefix = crate::schema::objects_of(c.id);
             tx.delete_prefix(&COLLID_URI_OBJECT, &prefix)?;
             tx.delete_prefix_raw(&COLLID_URI_DATA, &prefix)?;
             tx.delete_prefix_raw(&COLLID_URI_CARDSEARCH, &prefix)?;
@@ -295,7 +289,7 @@ impl Groupware {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Object)>> {
-        let prefix = format!("{coll_id:016x}\0");
+        let prefix = crate::schema::objects_of(coll_id);
         let mut out = Vec::with_capacity(limit.min(1024));
         let mut visit = |k: &str, o: Object| {
             out.push((k[prefix.len()..].to_owned(), o));
@@ -326,7 +320,7 @@ impl Groupware {
         mut accept: impl FnMut(&[u8]) -> bool,
         mut emit: impl FnMut(&str, &Object, Option<&[u8]>) -> bool,
     ) -> Result<Option<String>> {
-        let prefix = format!("{coll_id:016x}\0");
+        let prefix = crate::schema::objects_of(coll_id);
         let after_key = after.map(|a| obj_key(coll_id, a));
         let mut n = 0;
         let mut last = None;
@@ -502,7 +496,7 @@ impl Groupware {
         if since > coll.seq {
             return Err(GroupwareError::InvalidSyncToken);
         }
-        let prefix = format!("{:016x}\0", coll.id);
+        let prefix = crate::schema::objects_of(coll.id);
         let mut out: Vec<Change> = Vec::new();
         let mut seen = std::collections::HashMap::<String, usize>::new();
         let mut last = since;
@@ -629,7 +623,7 @@ fn record_change(tx: &WriteTx, coll: &Collection, uri: &str, deleted: bool) -> R
     c.seq += 1;
     tx.put(
         &COLLID_SEQ_CHANGE,
-        &format!("{:016x}\0{:016x}", c.id, c.seq),
+        &crate::schema::change_key(c.id, c.seq),
         &Change {
             uri: uri.to_owned(),
             deleted,

@@ -5,6 +5,7 @@
 
 use super::expand::triggers;
 use super::{Collection, Groupware, Reminder, Result, obj_key};
+use crate::schema::alarm_time as time_key;
 use crate::schema::{
     ALARMTIME_REMINDER, COLLID_URI_ALARMKEYS, COLLID_URI_DATA, COLLID_URI_OBJECT,
     USERID_KIND_URI_COLLECTION,
@@ -13,11 +14,6 @@ use crate::store::WriteTx;
 
 /// Future triggers kept per object.
 const PER_OBJECT: usize = 16;
-
-fn time_key(at: i64) -> String {
-    // Biased so that negative times sort before positive ones.
-    format!("{:016x}", (i128::from(at) - i128::from(i64::MIN)) as u64)
-}
 
 /// Replaces the indexed reminders of one object (none when `text` is `None`: deleted).
 pub(super) fn reindex(
@@ -37,7 +33,7 @@ pub(super) fn reindex(
     let Some(text) = text else { return Ok(()) };
     let mut keys = Vec::new();
     for (n, t) in triggers(text, from, PER_OBJECT).into_iter().enumerate() {
-        let key = format!("{}\0{okey}\0{n}", time_key(t.at));
+        let key = crate::schema::reminder_key(t.at, &okey, n);
         tx.put(
             &ALARMTIME_REMINDER,
             &key,
@@ -62,7 +58,7 @@ pub(super) fn reindex(
 
 /// Drops the reminders of every object of a collection.
 pub(super) fn drop_collection(tx: &WriteTx, coll_id: u64) -> Result<()> {
-    let prefix = format!("{coll_id:016x}\0");
+    let prefix = crate::schema::objects_of(coll_id);
     for okey in tx.keys(&COLLID_URI_ALARMKEYS, &prefix)? {
         if let Some(keys) = tx.get(&COLLID_URI_ALARMKEYS, &okey)? {
             for k in keys {
@@ -137,7 +133,7 @@ fn refill(tx: &WriteTx, r: &Reminder, now: i64) -> Result<()> {
     }
     let Some(coll) = tx.get(
         &USERID_KIND_URI_COLLECTION,
-        &format!("{}\0c\0{}", r.owner, r.calendar),
+        &crate::schema::collection_key(&r.owner, super::Kind::Calendar, &r.calendar),
     )?
     else {
         return Ok(());

@@ -85,7 +85,7 @@ impl Notify {
             let id = tx.next_id("notification_seq")?;
             tx.put(
                 &USERID_NOTIFID_NOTIFICATION,
-                &format!("{uid}\0{id:016x}"),
+                &crate::schema::notification_key(uid, id),
                 &Notification {
                     id,
                     app: app.to_owned(),
@@ -96,7 +96,10 @@ impl Notify {
                     created,
                 },
             )?;
-            let keys = tx.keys(&USERID_NOTIFID_NOTIFICATION, &format!("{uid}\0"))?;
+            let keys = tx.keys(
+                &USERID_NOTIFID_NOTIFICATION,
+                &crate::schema::notifications_of(uid),
+            )?;
             for old in keys.iter().take(keys.len().saturating_sub(KEEP)) {
                 tx.delete(&USERID_NOTIFID_NOTIFICATION, old)?;
             }
@@ -108,10 +111,14 @@ impl Notify {
     pub fn list(&self, uid: &str) -> Result<Vec<Notification>, NotifyError> {
         let mut out = Vec::new();
         self.store.read(|tx| {
-            tx.scan(&USERID_NOTIFID_NOTIFICATION, &format!("{uid}\0"), |_, n| {
-                out.push(n);
-                true
-            })
+            tx.scan(
+                &USERID_NOTIFID_NOTIFICATION,
+                &crate::schema::notifications_of(uid),
+                |_, n| {
+                    out.push(n);
+                    true
+                },
+            )
         })?;
         out.reverse();
         Ok(out)
@@ -119,7 +126,10 @@ impl Notify {
 
     pub fn dismiss(&self, uid: &str, id: u64) -> Result<(), NotifyError> {
         self.store.write(|tx| {
-            if tx.delete(&USERID_NOTIFID_NOTIFICATION, &format!("{uid}\0{id:016x}"))? {
+            if tx.delete(
+                &USERID_NOTIFID_NOTIFICATION,
+                &crate::schema::notification_key(uid, id),
+            )? {
                 Ok(())
             } else {
                 Err(NotifyError::NotFound)
@@ -129,7 +139,10 @@ impl Notify {
 
     pub fn dismiss_all(&self, uid: &str) -> Result<(), NotifyError> {
         self.store.write(|tx| {
-            tx.delete_prefix(&USERID_NOTIFID_NOTIFICATION, &format!("{uid}\0"))?;
+            tx.delete_prefix(
+                &USERID_NOTIFID_NOTIFICATION,
+                &crate::schema::notifications_of(uid),
+            )?;
             Ok(())
         })
     }
