@@ -6,6 +6,7 @@
 //! The import graph is read from paths in the code (`crate::…`, `super::…`, `self::…`,
 //! `use crate::{…}` groups, and child modules used as `child::…`), outside comments, string
 //! literals and the trailing `#[cfg(test)] mod tests` of a file (tests may reach anywhere).
+#![allow(clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
