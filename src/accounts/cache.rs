@@ -27,6 +27,7 @@ pub struct CredentialCache {
 pub struct Entry {
     pub uid: String,
     pub is_admin: bool,
+    pub groups: std::sync::Arc<[String]>,
     pub app_password: Option<u64>,
     pub expires: Instant,
 }
@@ -85,10 +86,11 @@ impl CredentialCache {
         &self,
         login: &str,
         secret: &str,
-        entry: (&str, bool, Option<u64>),
+        principal: &super::Principal,
+        app_password: Option<u64>,
         generation: u64,
     ) {
-        let (uid, is_admin, app_password) = entry;
+        let uid = principal.uid.as_str();
         if !self.enabled || self.generation(uid) != generation {
             return;
         }
@@ -107,7 +109,8 @@ impl CredentialCache {
             d,
             Entry {
                 uid: uid.to_owned(),
-                is_admin,
+                is_admin: principal.is_admin,
+                groups: principal.groups.clone(),
                 app_password,
                 expires: Instant::now() + self.ttl,
             },

@@ -3,6 +3,7 @@
 //!
 //! Knows nothing about HTTP: surfaces call these functions with an explicit [`Actor`].
 
+pub mod access;
 mod avatar;
 mod cache;
 mod invites;
@@ -74,6 +75,21 @@ pub struct Principal {
     pub uid: String,
     pub is_admin: bool,
     pub via: AuthMethod,
+    /// The groups the user is in, read with the user record when the request was
+    /// authenticated (a group change forgets cached credentials, so they are current).
+    pub groups: Arc<[String]>,
+}
+
+impl Principal {
+    /// The principal of a user record, signed in `via`.
+    pub fn of(user: &User, via: AuthMethod) -> Principal {
+        Principal {
+            uid: user.uid.clone(),
+            is_admin: user.is_admin(),
+            via,
+            groups: user.groups.iter().cloned().collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +119,7 @@ impl Actor {
             uid: String::new(),
             is_admin: true,
             via: AuthMethod::Console,
+            groups: Arc::default(),
         })
     }
 
@@ -113,6 +130,7 @@ impl Actor {
             uid: uid.to_owned(),
             is_admin: false,
             via: AuthMethod::Console,
+            groups: Arc::default(),
         })
     }
 }
@@ -335,18 +353,11 @@ impl Accounts {
                     AuthMethod::AppPassword(id) => Some(id),
                     _ => None,
                 };
-                self.cache.insert(
-                    login,
-                    secret,
-                    (&user.uid, user.is_admin(), app_pw),
-                    generation,
-                );
+                let principal = Principal::of(&user, via);
+                self.cache
+                    .insert(login, secret, &principal, app_pw, generation);
                 self.touch_login(&user.uid, app_pw);
-                Ok(Principal {
-                    is_admin: user.is_admin(),
-                    uid: user.uid,
-                    via,
-                })
+                Ok(principal)
             }
             Err(e @ (AccountsError::WrongCredentials | AccountsError::Disabled)) => {
                 self.throttle.failed(ip, login);
@@ -367,6 +378,7 @@ impl Accounts {
             uid: hit.uid.clone(),
             is_admin: hit.is_admin,
             via,
+            groups: hit.groups.clone(),
         }
     }
 
@@ -446,11 +458,7 @@ impl Accounts {
             Ok((user, _)) => {
                 self.throttle.succeeded(ip, login);
                 self.touch_login(&user.uid, None);
-                Ok(Principal {
-                    is_admin: user.is_admin(),
-                    uid: user.uid,
-                    via: AuthMethod::Password,
-                })
+                Ok(Principal::of(&user, AuthMethod::Password))
             }
             Err(e @ (AccountsError::WrongCredentials | AccountsError::Disabled)) => {
                 self.throttle.failed(ip, login);
@@ -556,11 +564,7 @@ impl Accounts {
         if !user.enabled || user.credential_epoch != s.credential_epoch {
             return Ok(None);
         }
-        let p = Principal {
-            is_admin: user.is_admin(),
-            uid: user.uid,
-            via: AuthMethod::Session,
-        };
+        let p = Principal::of(&user, AuthMethod::Session);
         Ok(Some((p, s)))
     }
 

@@ -329,6 +329,7 @@ mod tests {
             uid: "alice".into(),
             is_admin: false,
             via: crate::accounts::AuthMethod::Password,
+            groups: Default::default(),
         });
         let opts = crate::files::PutOptions {
             expected_length: Some(5),

@@ -3,6 +3,7 @@
 
 use http::StatusCode;
 
+use crate::accounts::access::Denial;
 use crate::files::FilesError;
 use crate::http::{Resp, response};
 
@@ -99,6 +100,16 @@ impl DavError {
             );
         }
         r
+    }
+}
+
+impl DavError {
+    /// A service's refusal, as WebDAV tells it: forbidden (403) or not there at all (404).
+    pub fn denied(d: Denial) -> Self {
+        match d {
+            Denial::Forbidden(m) => DavError::forbidden(m),
+            Denial::Hidden(m) => DavError::not_found(m),
+        }
     }
 }
 

@@ -166,16 +166,18 @@ async fn dispatch(ctx: Ctx, target: Target) -> DavResult {
         Tree::Groupware(p) => gw::handle(ctx, me, p.clone()).await,
         Tree::PublicCalendar(token) => gw::public_calendar(ctx, token).await,
         Tree::Uploads { user } => {
-            if *user != me {
-                return Err(DavError::forbidden("This is not your upload area"));
-            }
+            ctx.app
+                .files
+                .authorize_uploads(&ctx.actor, user)
+                .map_err(DavError::denied)?;
             uploads::handle(ctx, user.clone(), &target.path).await
         }
         Tree::Files { user, legacy } => {
             let uid = user.clone().unwrap_or_else(|| me.clone());
-            if uid != me {
-                return Err(DavError::forbidden("This is not your space"));
-            }
+            ctx.app
+                .files
+                .authorize_space(&ctx.actor, &uid)
+                .map_err(DavError::denied)?;
             let segs = names::split(&target.path)?;
             let base = if *legacy {
                 "/remote.php/webdav".to_owned()

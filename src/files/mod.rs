@@ -17,6 +17,7 @@ mod uploads;
 use std::sync::Arc;
 
 use crate::accounts::Actor;
+use crate::accounts::access::{Denial, owner_only};
 use crate::blobs::{BlobError, LocalBlobs, inline};
 use crate::clock::now_secs;
 use crate::store::{Store, StoreError};
@@ -82,11 +83,22 @@ pub struct Files {
     locks: locks::LockManager,
 }
 
-/// Who may touch `uid`'s space: the owner (shares arrive with the sharing service).
+/// Another user's files are refused, not hidden (403, as the WebDAV surface has answered).
+const NOT_YOUR_SPACE: Denial = Denial::Forbidden("This is not your space");
+const NOT_YOUR_UPLOADS: Denial = Denial::Forbidden("This is not your upload area");
+
+/// Who may touch `uid`'s space: the owner (shares arrive with the sharing service, as grants
+/// in `authorize_space`).
 fn check_owner(actor: &Actor, uid: &str) -> Result<()> {
-    match actor.principal() {
-        Some(p) if p.uid == uid => Ok(()),
-        _ => Err(FilesError::Forbidden("this is not your space".into())),
+    Ok(owner_only(actor, uid, NOT_YOUR_SPACE).map(|_| ())?)
+}
+
+impl From<Denial> for FilesError {
+    fn from(d: Denial) -> Self {
+        match d {
+            Denial::Forbidden(m) => FilesError::Forbidden(m.into()),
+            Denial::Hidden(_) => FilesError::NotFound,
+        }
     }
 }
 
@@ -97,6 +109,16 @@ impl Files {
             blobs,
             locks: locks::LockManager::default(),
         }
+    }
+
+    /// Whether `actor` may reach `uid`'s files (the decision every surface asks for first).
+    pub fn authorize_space(&self, actor: &Actor, uid: &str) -> Result<(), Denial> {
+        owner_only(actor, uid, NOT_YOUR_SPACE).map(|_| ())
+    }
+
+    /// Whether `actor` may reach `uid`'s area of chunked uploads.
+    pub fn authorize_uploads(&self, actor: &Actor, uid: &str) -> Result<(), Denial> {
+        owner_only(actor, uid, NOT_YOUR_UPLOADS).map(|_| ())
     }
 
     /// The write locks on every space's files (taken through WebDAV today).

@@ -324,6 +324,7 @@ mod tests {
             uid: "alice".into(),
             is_admin: false,
             via: AuthMethod::Password,
+            groups: Default::default(),
         });
         files.upload_create(&alice, "alice", "u1", None).unwrap();
         files

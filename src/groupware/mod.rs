@@ -23,12 +23,26 @@ use md5::{Digest, Md5};
 pub use birthdays::BIRTHDAYS;
 pub use model::{CARD_INDEX, Change, Collection, Kind, Object, Reminder, Share, SharedView};
 
+use crate::accounts::Actor;
+use crate::accounts::access::{Action, Denial, owner_only};
 use crate::schema::{
     COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_CARDSEARCH, COLLID_URI_DATA, COLLID_URI_OBJECT,
     PUBLICTOKEN_COLLKEY, USERID_KIND_URI_COLLECTION,
 };
 use crate::schema::{collection_key as coll_key, object_key as obj_key};
 use crate::store::{Store, StoreError, WriteTx};
+
+/// Calendars and address books of others are hidden (404, as Nextcloud answers for a home
+/// that is not yours); a collection shared read-only refuses writes (403).
+const NOT_YOUR_HOME: Denial = Denial::Hidden("No calendar or address book of yours is here");
+const READ_ONLY: Denial =
+    Denial::Forbidden("This calendar or address book is shared with you read-only");
+
+/// Whether the asking user may change `c` as it was resolved for them (what `authorize`
+/// answers for any action but reading, and what the privilege properties show).
+pub fn may_write(c: &Collection) -> bool {
+    c.writable()
+}
 
 /// The standard precondition a refused object violates (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +108,22 @@ pub fn valid_name(uri: &str) -> bool {
 }
 
 impl Groupware {
+    /// Whether `actor` may reach `owner`'s homes and what is in them: only the owner does
+    /// (shared collections are reached through the sharee's own home, `resolve`).
+    pub fn authorize_home(&self, actor: &Actor, owner: &str) -> std::result::Result<(), Denial> {
+        owner_only(actor, owner, NOT_YOUR_HOME).map(|_| ())
+    }
+
+    /// Whether `action` may be done to a collection as it was resolved for the asking user
+    /// (their own, or shared with them read-only or read-write; generated ones are read-only).
+    pub fn authorize(&self, c: &Collection, action: Action) -> std::result::Result<(), Denial> {
+        match action {
+            Action::Read => Ok(()),
+            _ if may_write(c) => Ok(()),
+            _ => Err(READ_ONLY),
+        }
+    }
+
     pub fn new(store: Arc<Store>, max_object_bytes: usize) -> Groupware {
         Groupware {
             store,

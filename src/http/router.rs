@@ -3,6 +3,8 @@
 
 use http::Method;
 
+use crate::accounts::access::Requirement;
+
 /// OCS API version, from `/ocs/v1.php` or `/ocs/v2.php`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OcsVersion {
@@ -83,15 +85,20 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// Whether the endpoint needs an authenticated user (checked once, centrally).
-    pub fn needs_user(&self) -> bool {
+    /// What whoever asks must be: the single declaration of who may call what, checked once
+    /// in `http::server::dispatch` before any handler runs. What a user may do to a given
+    /// resource is the services' decision (`accounts::access`).
+    pub fn requires(&self) -> Requirement {
         use Endpoint::*;
         if let Dav(t) = self
             && matches!(t.tree, crate::dav::Tree::PublicCalendar(_))
         {
-            return false;
+            return Requirement::Public;
         }
-        !matches!(
+        if matches!(self, SystemPage | SystemUpdate | SystemCertificate) {
+            return Requirement::Admin;
+        }
+        let public = matches!(
             self,
             Status
                 | DavOptions(_)
@@ -119,7 +126,17 @@ impl Endpoint {
                 | Invite(_)
                 | NotFound
                 | MethodNotAllowed(_)
-        )
+        );
+        if public {
+            Requirement::Public
+        } else {
+            Requirement::User
+        }
+    }
+
+    /// Whether a signed-in user is needed (a user or an administrator).
+    pub fn needs_user(&self) -> bool {
+        self.requires() != Requirement::Public
     }
 
     /// Cookie-session requests to these must carry `OCS-APIRequest: true` or the session's

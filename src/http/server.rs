@@ -395,6 +395,10 @@ async fn dispatch(
     if endpoint.needs_user() && actor.principal().is_none() {
         return auth_failure(&AuthError::Wrong, ocs_version, wants_json, &parts.headers);
     }
+    if !endpoint.requires().met_by(&actor) {
+        // Signed in, but not an administrator: only pages require that of the whole endpoint.
+        return crate::pages::not_admin(&endpoint);
+    }
     let ctx = Ctx {
         app,
         method: parts.method,

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Out, user_json};
+use crate::accounts::access::sees_private_details;
 use crate::accounts::{AccountsError, NewUser, UserField, parse_quota};
 use crate::http::request::Params;
 use crate::http::router::Endpoint;
@@ -64,10 +65,10 @@ pub async fn handle(ctx: &Ctx, out: &Out, endpoint: Endpoint, p: &Params) -> Res
             )
         }
         OcsGetUser(_, uid) => {
-            let Some(me) = actor.principal() else {
+            if actor.principal().is_none() {
                 return out.err(&AccountsError::NotAdmin);
-            };
-            if !me.is_admin && me.uid != uid {
+            }
+            if !sees_private_details(actor, &uid) {
                 // Others see the public part only (what the share dialog and avatars need).
                 return out.result(acc.user(&uid).map(|u| json!({"id": u.uid, "displayname": u.display_name, "display-name": u.display_name})));
             }
@@ -91,10 +92,7 @@ pub async fn handle(ctx: &Ctx, out: &Out, endpoint: Endpoint, p: &Params) -> Res
             out.result(acc.set_enabled(actor, &uid, on).map(|()| json!([])))
         }
         OcsGetUsersGroups(_, uid) => {
-            let Some(me) = actor.principal() else {
-                return out.err(&AccountsError::NotAdmin);
-            };
-            if !me.is_admin && me.uid != uid {
+            if !sees_private_details(actor, &uid) {
                 return out.err(&AccountsError::NotAdmin);
             }
             out.result(acc.user(&uid).map(|u| json!({"groups": u.groups})))

@@ -104,13 +104,6 @@ pub fn section(ctx: &Ctx, csrf: Option<&str>) -> String {
 }
 
 pub async fn post(mut ctx: Ctx) -> Resp {
-    if !ctx.actor.principal().is_some_and(|p| p.is_admin) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Certificate",
-            "Only an administrator can change the certificate.",
-        );
-    }
     let params = match ctx.params().await {
         Ok(p) => p,
         Err(e) => return error_page(e.status(), "Certificate", &e.to_string()),

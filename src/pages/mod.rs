@@ -18,6 +18,27 @@ use crate::http::router::Endpoint;
 use crate::http::{Ctx, Resp, response};
 use crate::ocs::capabilities_version;
 
+/// The answer to a signed-in user who is not an administrator, for the pages that require one
+/// (`Endpoint::requires`): each in the form that page speaks.
+pub fn not_admin(endpoint: &Endpoint) -> Resp {
+    match endpoint {
+        Endpoint::SystemCertificate => common::error_page(
+            StatusCode::FORBIDDEN,
+            "Certificate",
+            "Only an administrator can change the certificate.",
+        ),
+        Endpoint::SystemUpdate => update::refuse(
+            StatusCode::FORBIDDEN,
+            "Only an administrator can update the box.",
+        ),
+        _ => common::error_page(
+            StatusCode::FORBIDDEN,
+            "System",
+            "Only an administrator can see the system page.",
+        ),
+    }
+}
+
 pub async fn handle(ctx: Ctx, endpoint: Endpoint) -> Resp {
     use Endpoint::*;
     // Until the box is set up, every page for people leads to the wizard.

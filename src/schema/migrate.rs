@@ -217,6 +217,7 @@ mod tests {
             uid: "alice".into(),
             is_admin: false,
             via: crate::accounts::AuthMethod::Password,
+            groups: Default::default(),
         });
         let root = files.root(&alice, "alice").unwrap();
         assert_eq!((root.id, root.size, root.etag.as_str()), (1, 30, "etag1"));

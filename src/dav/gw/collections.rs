@@ -393,12 +393,13 @@ async fn import(mut ctx: Ctx, me: String, kind: Kind, uri: &str) -> DavResult {
     use tokio::io::AsyncBufReadExt;
     use tokio::io::AsyncReadExt;
     let c = super::collection_for(&ctx, &me, kind, uri)?;
-    if !c.writable() {
-        return Err(
+    ctx.app
+        .groupware
+        .authorize(&c, crate::accounts::access::Action::Write)
+        .map_err(|_| {
             DavError::forbidden("This collection is shared with you read-only")
-                .with_condition("need-privileges"),
-        );
-    }
+                .with_condition("need-privileges")
+        })?;
     let Some(body) = ctx.body.take() else {
         return Err(DavError::bad_request(
             "POST ?import needs the file as its body",

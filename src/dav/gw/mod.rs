@@ -93,13 +93,8 @@ pub fn collection_for(
     kind: Kind,
     name: &str,
 ) -> Result<crate::groupware::Collection, DavError> {
-    let groups = ctx
-        .app
-        .accounts
-        .user(me)
-        .map(|u| u.groups)
-        .unwrap_or_default();
-    Ok(ctx.app.groupware.resolve(me, &groups, kind, name)?)
+    let groups = ctx.actor.principal().map(|p| &p.groups[..]).unwrap_or(&[]);
+    Ok(ctx.app.groupware.resolve(me, groups, kind, name)?)
 }
 
 /// A published calendar: `GET` gives the whole calendar as `.ics` (what subscribing apps
@@ -153,12 +148,11 @@ pub fn object_href(kind: Kind, uid: &str, coll: &str, uri: &str) -> String {
 pub async fn handle(ctx: Ctx, me: String, path: GwPath) -> DavResult {
     // Only the owner reaches a home, a collection or an object (sharing comes later);
     // principals are readable by every user of the box, as in Nextcloud.
-    if let Some(owner) = path.owner()
-        && owner != me
-    {
-        return Err(DavError::not_found(
-            "No calendar or address book of yours is here",
-        ));
+    if let Some(owner) = path.owner() {
+        ctx.app
+            .groupware
+            .authorize_home(&ctx.actor, owner)
+            .map_err(DavError::denied)?;
     }
     if path.owner().is_some() {
         ctx.app.groupware.ensure_defaults(&me)?;

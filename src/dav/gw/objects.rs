@@ -4,6 +4,7 @@ use http::{StatusCode, header};
 
 use super::GwPath;
 use super::propfind::content_type;
+use crate::accounts::access::{Action, Denial};
 use crate::dav::props::http_date;
 use crate::dav::{DavError, DavResult};
 use std::sync::Arc;
@@ -96,9 +97,7 @@ pub async fn put(mut ctx: Ctx, me: String, path: GwPath) -> DavResult {
     let app = ctx.app.clone();
     let gw = &app.groupware;
     let c = super::collection_for(&ctx, &me, kind, coll)?;
-    if !c.writable() {
-        return Err(read_only());
-    }
+    gw.authorize(&c, Action::Write).map_err(read_only)?;
     let limit = gw.max_object_bytes;
     let data = match ctx.body_up_to(limit).await {
         Ok(d) => d,
@@ -158,9 +157,7 @@ pub async fn delete(ctx: Ctx, me: String, path: GwPath) -> DavResult {
     let (kind, _, coll, uri) = object_path(&path)?;
     let gw = &ctx.app.groupware;
     let c = super::collection_for(&ctx, &me, kind, coll)?;
-    if !c.writable() {
-        return Err(read_only());
-    }
+    gw.authorize(&c, Action::Write).map_err(read_only)?;
     let old = gw.object_data(c.id, uri)?;
     gw.delete_object(&c, uri, &conditions(&ctx))?;
     if let (Kind::Calendar, Some(old), false) = (kind, old, c.is_shared_view()) {
@@ -232,7 +229,6 @@ fn send_imip(app: &Arc<App>, out: Vec<Outgoing>) {
     }
 }
 
-fn read_only() -> DavError {
-    DavError::forbidden("This calendar or address book is shared with you read-only")
-        .with_condition("need-privileges")
+fn read_only(d: Denial) -> DavError {
+    DavError::denied(d).with_condition("need-privileges")
 }
