@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod dav;
+pub mod error;
 pub mod files;
 pub mod groupware;
 pub mod http;

@@ -513,7 +513,10 @@ fn system_page_for_admins_and_a_public_health_check() {
     // Every administrator's endpoint refuses a family member the same way, in its own words
     // (the requirement is declared once per endpoint and checked before any handler).
     for (path, words) in [
-        ("/settings/system", "Only an administrator can see the system page."),
+        (
+            "/settings/system",
+            "Only an administrator can see the system page.",
+        ),
         (
             "/settings/system/certificate",
             "Only an administrator can change the certificate.",
@@ -523,7 +526,11 @@ fn system_page_for_admins_and_a_public_health_check() {
             "Only an administrator can update the box.",
         ),
     ] {
-        let method = if path == "/settings/system" { "GET" } else { "POST" };
+        let method = if path == "/settings/system" {
+            "GET"
+        } else {
+            "POST"
+        };
         let r = s.req(method, path).basic("kid", "kid-password-1").send();
         assert_eq!(r.status, 403, "{path}");
         assert!(r.text().contains(words), "{path}: {}", r.text());

@@ -15,7 +15,15 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "base",
-        &["alloc", "bufpool", "clock", "config", "sched", "telemetry"],
+        &[
+            "alloc",
+            "bufpool",
+            "clock",
+            "config",
+            "error",
+            "sched",
+            "telemetry",
+        ],
     ),
     ("storage", &["store", "blobs"]),
     ("model", &[]),

@@ -13,6 +13,7 @@ mod password;
 mod throttle;
 mod users;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::blobs::LocalBlobs;
 use crate::config::AuthConfig;
+use crate::error::{Categorized, Category};
 use crate::schema;
 use crate::store::{self, Store, StoreError};
 pub use avatar::image_type as avatar_image_type;
@@ -62,6 +64,35 @@ pub enum AccountsError {
 }
 
 pub type Result<T, E = AccountsError> = std::result::Result<T, E>;
+
+impl Categorized for AccountsError {
+    fn category(&self) -> Category {
+        match self {
+            AccountsError::NoSuchUser | AccountsError::NoSuchGroup | AccountsError::NotFound => {
+                Category::NotFound
+            }
+            AccountsError::AlreadyExists(_) => Category::AlreadyExists,
+            AccountsError::InvalidInput(_) | AccountsError::AlreadyInstalled => {
+                Category::BadRequest
+            }
+            AccountsError::WrongCredentials | AccountsError::Disabled => Category::Unauthenticated,
+            AccountsError::Throttled { .. } => Category::Throttled,
+            AccountsError::NotAdmin => Category::Forbidden,
+            AccountsError::Store(_) | AccountsError::Internal(_) => Category::Internal,
+        }
+    }
+
+    fn public_message(&self) -> Cow<'_, str> {
+        Cow::Borrowed(match self {
+            AccountsError::NoSuchUser => "User does not exist",
+            AccountsError::NoSuchGroup => "Group does not exist",
+            AccountsError::NotFound => "Not found",
+            AccountsError::NotAdmin => "Logged in account must be an admin",
+            AccountsError::InvalidInput(m) => m,
+            _ => return Cow::Owned(self.to_string()),
+        })
+    }
+}
 
 /// Who is asking. Every service call takes one.
 #[derive(Debug, Clone)]

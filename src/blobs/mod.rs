@@ -40,6 +40,18 @@ pub enum BlobError {
     Store(#[from] crate::store::StoreError),
 }
 
+impl crate::error::Categorized for BlobError {
+    fn category(&self) -> crate::error::Category {
+        use crate::error::Category;
+        match self {
+            BlobError::NotFound(_) => Category::NotFound,
+            BlobError::InvalidId => Category::BadRequest,
+            BlobError::TooLarge { .. } => Category::TooLarge,
+            BlobError::Io(_) | BlobError::Store(_) => Category::Internal,
+        }
+    }
+}
+
 /// What metadata says about a blob: enough for fsck to check it against the disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlobRef {

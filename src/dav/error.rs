@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use crate::accounts::access::Denial;
+use crate::error::{Categorized, Category};
 use crate::files::FilesError;
 use crate::http::{Resp, response};
 
@@ -113,39 +114,63 @@ impl DavError {
     }
 }
 
-impl From<FilesError> for DavError {
-    fn from(e: FilesError) -> Self {
-        match e {
-            FilesError::NotFound => DavError::not_found("File not found"),
-            FilesError::ParentMissing => DavError::conflict("The parent folder does not exist"),
-            FilesError::AlreadyExists => {
-                DavError::method_not_allowed("The resource you tried to create already exists")
-            }
-            FilesError::Conflict(m) => DavError::conflict(m),
-            FilesError::BadName(m) => DavError::new(
-                StatusCode::BAD_REQUEST,
-                "OCA\\DAV\\Connector\\Sabre\\Exception\\InvalidPath",
-                format!("Invalid name: {m}"),
+impl DavError {
+    /// Any service's error, as WebDAV tells it: the category gives the status, the Sabre
+    /// exception and, for a quota, RFC 4331's precondition; the service gives the words.
+    /// Internal errors are logged and answered without their details.
+    pub fn service(e: &(impl Categorized + ?Sized)) -> Self {
+        let m = e.public_message();
+        match e.category() {
+            Category::BadRequest => DavError::bad_request(m),
+            Category::Unauthenticated => DavError::new(
+                StatusCode::UNAUTHORIZED,
+                "Sabre\\DAV\\Exception\\NotAuthenticated",
+                m,
             ),
-            FilesError::BadRequest(m) => DavError::bad_request(m),
-            FilesError::Forbidden(m) => DavError::forbidden(m),
-            FilesError::PreconditionFailed => {
-                DavError::precondition("The resource changed since you last saw it")
-            }
-            FilesError::QuotaExceeded => DavError::new(
+            Category::Forbidden => DavError::forbidden(m),
+            Category::NotFound => DavError::not_found(m),
+            Category::AlreadyExists => DavError::method_not_allowed(m),
+            Category::Conflict => DavError::conflict(m),
+            Category::PreconditionFailed => DavError::precondition(m),
+            Category::TooLarge => DavError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "OCA\\DAV\\Connector\\Sabre\\Exception\\EntityTooLarge",
+                m,
+            ),
+            Category::Quota => DavError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "Sabre\\DAV\\Exception\\InsufficientStorage",
-                "Insufficient space in your quota",
+                m,
             )
             .with_condition("quota-not-exceeded"),
-            other => {
-                tracing::error!(error = %other, "DAV request failed");
+            Category::Locked => DavError::locked(),
+            Category::Throttled => DavError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "OCA\\DAV\\Connector\\Sabre\\Exception\\TooManyRequests",
+                m,
+            ),
+            Category::Internal => {
+                tracing::error!(error = %e, "DAV request failed");
                 DavError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Sabre\\DAV\\Exception",
                     "Internal error; the details are in the server log",
                 )
             }
+        }
+    }
+}
+
+impl From<FilesError> for DavError {
+    fn from(e: FilesError) -> Self {
+        match e {
+            // Nextcloud's own exception for a name it refuses.
+            FilesError::BadName(_) => DavError::new(
+                StatusCode::BAD_REQUEST,
+                "OCA\\DAV\\Connector\\Sabre\\Exception\\InvalidPath",
+                e.public_message(),
+            ),
+            _ => DavError::service(&e),
         }
     }
 }

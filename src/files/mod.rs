@@ -14,12 +14,14 @@ mod put;
 mod tree;
 mod uploads;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::accounts::Actor;
 use crate::accounts::access::{Denial, owner_only};
 use crate::blobs::{BlobError, LocalBlobs, inline};
 use crate::clock::now_secs;
+use crate::error::{Categorized, Category};
 use crate::store::{Store, StoreError};
 pub use model::{Chunk, Kind, Node, NodeView, Upload};
 pub use tree::record_key;
@@ -54,6 +56,38 @@ pub enum FilesError {
 }
 
 pub type Result<T, E = FilesError> = std::result::Result<T, E>;
+
+impl Categorized for FilesError {
+    fn category(&self) -> Category {
+        match self {
+            FilesError::NotFound => Category::NotFound,
+            FilesError::ParentMissing | FilesError::Conflict(_) => Category::Conflict,
+            FilesError::AlreadyExists => Category::AlreadyExists,
+            FilesError::BadName(_) | FilesError::BadRequest(_) => Category::BadRequest,
+            FilesError::Forbidden(_) => Category::Forbidden,
+            FilesError::PreconditionFailed => Category::PreconditionFailed,
+            FilesError::QuotaExceeded => Category::Quota,
+            FilesError::Store(_) | FilesError::Blob(_) | FilesError::Internal(_) => {
+                Category::Internal
+            }
+        }
+    }
+
+    fn public_message(&self) -> Cow<'_, str> {
+        Cow::Borrowed(match self {
+            FilesError::NotFound => "File not found",
+            FilesError::ParentMissing => "The parent folder does not exist",
+            FilesError::AlreadyExists => "The resource you tried to create already exists",
+            FilesError::PreconditionFailed => "The resource changed since you last saw it",
+            FilesError::QuotaExceeded => "Insufficient space in your quota",
+            FilesError::Conflict(m) | FilesError::BadRequest(m) | FilesError::Forbidden(m) => {
+                return Cow::Borrowed(m);
+            }
+            FilesError::BadName(m) => return Cow::Owned(format!("Invalid name: {m}")),
+            _ => return Cow::Owned(self.to_string()),
+        })
+    }
+}
 
 /// Options a client sends along with content (`X-OC-MTime`, `OC-Checksum`, preconditions).
 #[derive(Debug, Default, Clone)]

@@ -23,8 +23,11 @@ use md5::{Digest, Md5};
 pub use birthdays::BIRTHDAYS;
 pub use model::{CARD_INDEX, Change, Collection, Kind, Object, Reminder, Share, SharedView};
 
+use std::borrow::Cow;
+
 use crate::accounts::Actor;
 use crate::accounts::access::{Action, Denial, owner_only};
+use crate::error::{Categorized, Category};
 use crate::schema::{
     COLLID_SEQ_CHANGE, COLLID_UID_URI, COLLID_URI_CARDSEARCH, COLLID_URI_DATA, COLLID_URI_OBJECT,
     PUBLICTOKEN_COLLKEY, USERID_KIND_URI_COLLECTION,
@@ -78,6 +81,46 @@ pub enum GroupwareError {
 }
 
 pub type Result<T, E = GroupwareError> = std::result::Result<T, E>;
+
+impl Categorized for GroupwareError {
+    fn category(&self) -> Category {
+        match self {
+            GroupwareError::NotFound => Category::NotFound,
+            GroupwareError::Forbidden(_)
+            | GroupwareError::UidConflict { .. }
+            | GroupwareError::InvalidSyncToken => Category::Forbidden,
+            GroupwareError::Invalid(
+                Precondition::CalendarMaxResourceSize | Precondition::AddressbookMaxResourceSize,
+                _,
+            ) => Category::TooLarge,
+            GroupwareError::Invalid(..) => Category::Forbidden,
+            GroupwareError::AlreadyExists => Category::AlreadyExists,
+            GroupwareError::PreconditionFailed => Category::PreconditionFailed,
+            GroupwareError::BadRequest(_) => Category::BadRequest,
+            GroupwareError::Store(_) => Category::Internal,
+        }
+    }
+
+    fn public_message(&self) -> Cow<'_, str> {
+        Cow::Borrowed(match self {
+            GroupwareError::NotFound => "Not found",
+            GroupwareError::AlreadyExists => "The resource you tried to create already exists",
+            GroupwareError::PreconditionFailed => "The resource changed since you last saw it",
+            GroupwareError::InvalidSyncToken => {
+                "The sync token is not valid for this collection; sync again from the start"
+            }
+            GroupwareError::Forbidden(m)
+            | GroupwareError::BadRequest(m)
+            | GroupwareError::Invalid(_, m) => m,
+            GroupwareError::UidConflict { uri, .. } => {
+                return Cow::Owned(format!(
+                    "An object with the same UID already exists in this collection ({uri})"
+                ));
+            }
+            GroupwareError::Store(_) => return Cow::Owned(self.to_string()),
+        })
+    }
+}
 
 /// Conditions a write must meet (`If-Match` / `If-None-Match`).
 #[derive(Debug, Default, Clone)]

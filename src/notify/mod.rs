@@ -20,6 +20,15 @@ pub enum NotifyError {
     Store(#[from] StoreError),
 }
 
+impl crate::error::Categorized for NotifyError {
+    fn category(&self) -> crate::error::Category {
+        match self {
+            NotifyError::NotFound => crate::error::Category::NotFound,
+            NotifyError::Store(_) => crate::error::Category::Internal,
+        }
+    }
+}
+
 pub struct Notify {
     store: Arc<Store>,
     mail: std::sync::RwLock<MailConfig>,

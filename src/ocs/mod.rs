@@ -8,7 +8,8 @@ mod provisioning;
 use http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::accounts::{AccountsError, AuthMethod, User};
+use crate::accounts::{AuthMethod, User};
+use crate::error::{Categorized, Category};
 use crate::http::router::{Endpoint, OcsVersion};
 use crate::http::{Ctx, Resp};
 pub use envelope::{escape as escape_xml, to_xml};
@@ -34,25 +35,28 @@ pub fn unauthorized(v: OcsVersion, json: bool) -> Resp {
     envelope::fail(v, json, 997, "Current user is not logged in")
 }
 
-/// Maps a domain error to an OCS failure: (statuscode, message).
-fn failure(e: &AccountsError) -> (u16, String) {
-    match e {
-        AccountsError::NoSuchUser => (998, "User does not exist".into()),
-        AccountsError::NoSuchGroup => (998, "Group does not exist".into()),
-        AccountsError::NotFound => (998, "Not found".into()),
-        AccountsError::NotAdmin => (403, "Logged in account must be an admin".into()),
-        AccountsError::AlreadyExists(what) => (102, format!("{what} already exists")),
-        AccountsError::InvalidInput(m) => (400, m.clone()),
-        AccountsError::WrongCredentials | AccountsError::Disabled => {
-            (997, "Current user is not logged in".into())
-        }
-        AccountsError::AlreadyInstalled => (400, e.to_string()),
-        AccountsError::Throttled { .. } => (429, e.to_string()),
-        AccountsError::Store(_) | AccountsError::Internal(_) => {
+/// Any service's error as an OCS failure, (statuscode, message): the category gives the
+/// code (Nextcloud's: 998 not found, 997 not signed in, 996 server error, 102 already exists
+/// as the provisioning API answers it), the service the words.
+fn failure(e: &(impl Categorized + ?Sized)) -> (u16, String) {
+    let code = match e.category() {
+        Category::NotFound => 998,
+        Category::Unauthenticated => return (997, "Current user is not logged in".into()),
+        Category::Forbidden => 403,
+        Category::AlreadyExists => 102,
+        Category::BadRequest => 400,
+        Category::Conflict => 409,
+        Category::PreconditionFailed => 412,
+        Category::TooLarge => 413,
+        Category::Locked => 423,
+        Category::Throttled => 429,
+        Category::Quota => 507,
+        Category::Internal => {
             tracing::error!(error = %e, "OCS request failed");
-            (996, "Internal error".into())
+            return (996, "Internal error".into());
         }
-    }
+    };
+    (code, e.public_message().into_owned())
 }
 
 pub struct Out {
@@ -67,7 +71,7 @@ impl Out {
     pub fn fail(&self, code: u16, message: &str) -> Resp {
         envelope::fail(self.v, self.json, code, message)
     }
-    pub fn err(&self, e: &AccountsError) -> Resp {
+    pub fn err(&self, e: &(impl Categorized + ?Sized)) -> Resp {
         let (code, msg) = failure(e);
         // v2 speaks HTTP: an existing-resource conflict is a 400 there, as in Nextcloud.
         let code = if self.v == OcsVersion::V2 && code == 102 {
@@ -77,7 +81,7 @@ impl Out {
         };
         self.fail(code, &msg)
     }
-    pub fn result(&self, r: Result<Value, AccountsError>) -> Resp {
+    pub fn result<E: Categorized>(&self, r: Result<Value, E>) -> Resp {
         match r {
             Ok(v) => self.ok(v),
             Err(e) => self.err(&e),

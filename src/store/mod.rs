@@ -70,6 +70,13 @@ from_redb!(
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A store failure is never the client's doing.
+impl crate::error::Categorized for StoreError {
+    fn category(&self) -> crate::error::Category {
+        crate::error::Category::Internal
+    }
+}
+
 /// A value kept in a table. `VERSION` is written before the JSON; reading an older version
 /// goes through `migrate`, so old records need no stop-the-world rewrite on an SD card.
 pub trait Record: Serialize + DeserializeOwned {

@@ -181,15 +181,8 @@ pub async fn handle(ctx: Ctx, me: String, path: GwPath) -> DavResult {
 
 impl From<GroupwareError> for DavError {
     fn from(e: GroupwareError) -> Self {
-        match e {
-            GroupwareError::NotFound => DavError::not_found("Not found"),
-            GroupwareError::Forbidden(m) => DavError::forbidden(m),
-            GroupwareError::AlreadyExists => {
-                DavError::method_not_allowed("The resource you tried to create already exists")
-            }
-            GroupwareError::PreconditionFailed => {
-                DavError::precondition("The resource changed since you last saw it")
-            }
+        match &e {
+            // CalDAV's and CardDAV's preconditions (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
             GroupwareError::Invalid(p, m) => {
                 let (ns, name) = match p {
                     Precondition::ValidCalendarData => (NS_CAL, "valid-calendar-data"),
@@ -212,7 +205,7 @@ impl From<GroupwareError> for DavError {
                 } else {
                     StatusCode::FORBIDDEN
                 };
-                DavError::new(status, "Sabre\\DAV\\Exception\\Forbidden", m)
+                DavError::new(status, "Sabre\\DAV\\Exception\\Forbidden", m.clone())
                     .with_condition_xml(format!("<x:{name} xmlns:x=\"{ns}\"/>"))
             }
             GroupwareError::UidConflict { kind, uri } => {
@@ -220,27 +213,16 @@ impl From<GroupwareError> for DavError {
                     Kind::Calendar => NS_CAL,
                     Kind::Addressbook => NS_CARD,
                 };
-                DavError::forbidden(format!(
-                    "An object with the same UID already exists in this collection ({uri})"
-                ))
-                .with_condition_xml(format!(
+                DavError::service(&e).with_condition_xml(format!(
                     "<x:no-uid-conflict xmlns:x=\"{ns}\"><d:href>{}</d:href></x:no-uid-conflict>",
-                    super::xml::escape(&uri)
+                    super::xml::escape(uri)
                 ))
             }
-            GroupwareError::BadRequest(m) => DavError::bad_request(m),
-            GroupwareError::InvalidSyncToken => DavError::forbidden(
-                "The sync token is not valid for this collection; sync again from the start",
-            )
-            .with_condition("valid-sync-token"),
-            GroupwareError::Store(e) => {
-                tracing::error!(error = %e, "groupware request failed");
-                DavError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Sabre\\DAV\\Exception",
-                    "Internal error; the details are in the server log",
-                )
+            // RFC 6578's precondition.
+            GroupwareError::InvalidSyncToken => {
+                DavError::service(&e).with_condition("valid-sync-token")
             }
+            _ => DavError::service(&e),
         }
     }
 }
