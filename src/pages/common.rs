@@ -3,6 +3,7 @@
 use http::{StatusCode, header};
 
 use crate::accounts::{AccountsError, Principal};
+use crate::error::{Categorized, Category};
 use crate::http::auth::SESSION_COOKIE;
 use crate::http::{Ctx, Resp, response};
 /// Escapes text for HTML element content and quoted attribute values.
@@ -130,7 +131,7 @@ pub async fn login_submit(mut ctx: Ctx) -> Resp {
                 );
                 r
             }
-            Err(e) => internal(&e),
+            Err(e) => failure("Log in", &e),
         },
         Err(AccountsError::Throttled { retry_after }) => {
             let mut r = login_form(
@@ -152,17 +153,37 @@ pub async fn login_submit(mut ctx: Ctx) -> Resp {
         Err(AccountsError::WrongCredentials) => {
             login_form(&ctx, &redirect, Some("Wrong login name or password."))
         }
-        Err(e) => internal(&e),
+        Err(e) => failure("Log in", &e),
     }
 }
 
-pub fn internal(e: &AccountsError) -> Resp {
+pub fn internal(e: &(impl std::fmt::Display + ?Sized)) -> Resp {
     tracing::error!(error = %e, "page failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",
         "Hearth could not complete this request. The details are in its log.",
     )
+}
+
+/// Any service's error as a page titled `title`: the category gives the status, the service
+/// the words; an internal error is logged and shown without its details. A page that has
+/// better words for a case in its context says them before falling back to this.
+pub fn failure(title: &str, e: &(impl Categorized + ?Sized)) -> Resp {
+    let status = match e.category() {
+        Category::BadRequest => StatusCode::BAD_REQUEST,
+        Category::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Category::Forbidden => StatusCode::FORBIDDEN,
+        Category::NotFound => StatusCode::NOT_FOUND,
+        Category::AlreadyExists | Category::Conflict => StatusCode::CONFLICT,
+        Category::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        Category::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Category::Quota => StatusCode::INSUFFICIENT_STORAGE,
+        Category::Locked => StatusCode::LOCKED,
+        Category::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        Category::Internal => return internal(e),
+    };
+    error_page(status, title, &e.public_message())
 }
 
 pub fn logout(ctx: &Ctx) -> Resp {
@@ -251,6 +272,6 @@ pub async fn revoke_app_password(mut ctx: Ctx, id: u64) -> Resp {
         Err(AccountsError::NotFound) => {
             error_page(StatusCode::NOT_FOUND, "Revoke", "There is no such device.")
         }
-        Err(e) => internal(&e),
+        Err(e) => failure("Revoke", &e),
     }
 }

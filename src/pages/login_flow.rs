@@ -221,7 +221,7 @@ pub async fn legacy_grant(mut ctx: Ctx) -> Resp {
         .into_owned();
     let secret = match ctx.app.accounts.create_app_password(&uid, &client) {
         Ok((_, s)) => s,
-        Err(e) => return super::common::internal(&e),
+        Err(e) => return super::common::failure("Log in", &e),
     };
     let enc = |s: &str| -> String { form_urlencoded::byte_serialize(s.as_bytes()).collect() };
     let target = format!(
