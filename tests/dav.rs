@@ -1080,3 +1080,35 @@ fn large_uploads_failing_midway_leave_nothing_behind() {
     let out = s.cli(&["fsck"], None).success().stdout;
     assert!(out.contains("no problems found"), "{out}");
 }
+
+/// Locks are the files service's: a bulk upload answers to them like a PUT does. A file locked
+/// through WebDAV cannot be replaced by a bulk upload without the lock's token, and can with
+/// it (in the `If` header).
+#[test]
+fn bulk_upload_answers_to_the_same_locks() {
+    let s = Server::installed();
+    dav(&s, "MKCOL", "/b").send();
+    dav(&s, "PUT", "/b/held.txt").body("before").send();
+    let lock = "<?xml version=\"1.0\"?><d:lockinfo xmlns:d=\"DAV:\"><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype></d:lockinfo>";
+    let r = dav(&s, "LOCK", "/b/held.txt").body(lock).send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.header("lock-token").unwrap().to_owned();
+    let bulk = |if_header: Option<&str>| {
+        let mut body = Vec::new();
+        body.extend_from_slice(b"--xyz\r\nContent-Length: 5\r\nX-File-Path: /b/held.txt\r\nX-File-Mtime: 1600000000\r\n\r\nafter\r\n--xyz--\r\n");
+        let mut req = s
+            .req("POST", "/remote.php/dav/bulk")
+            .basic("admin", ADMIN_PW)
+            .header("Content-Type", "multipart/related; boundary=xyz");
+        if let Some(h) = if_header {
+            req = req.header("If", h);
+        }
+        let r = req.body(body).send();
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["/b/held.txt"]["error"].clone()
+    };
+    assert_eq!(bulk(None), true, "replaced a locked file without its token");
+    assert_eq!(dav(&s, "GET", "/b/held.txt").send().text(), "before");
+    assert_eq!(bulk(Some(&format!("({token})"))), false);
+    assert_eq!(dav(&s, "GET", "/b/held.txt").send().text(), "after");
+}

@@ -343,6 +343,7 @@ mod tests {
                 None,
                 &b"hello"[..],
                 opts,
+                &crate::files::locks::Held::none(),
             )
             .await
             .unwrap();

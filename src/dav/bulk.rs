@@ -24,6 +24,8 @@ pub async fn handle(mut ctx: Ctx, uid: String) -> DavResult {
         return Err(DavError::method_not_allowed("Bulk upload takes POST"));
     }
     let ctype = ctx.header(header::CONTENT_TYPE).unwrap_or("").to_owned();
+    // Bulk uploads answer to the same locks as every write (the tokens of an `If` header).
+    let held = super::locks::held(&ctx);
     if !ctype.to_ascii_lowercase().starts_with("multipart/related") {
         return Err(DavError::bad_request(
             "Bulk upload needs Content-Type: multipart/related",
@@ -101,7 +103,7 @@ pub async fn handle(mut ctx: Ctx, uid: String) -> DavResult {
                 let res = ctx
                     .app
                     .files
-                    .put(&ctx.actor, &uid, &segs, quota, &mut part, opts)
+                    .put(&ctx.actor, &uid, &segs, quota, &mut part, opts, &held)
                     .await;
                 // Whatever happened, the rest of this part must be consumed to reach the next.
                 tokio::io::copy(&mut part, &mut tokio::io::sink())

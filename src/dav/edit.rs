@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use super::locks::{check_write, check_write_tree, resource_segs};
+use super::locks::{check_write, check_write_tree, held, resource_segs};
 use super::{DavError, DavResult, Req, put};
 use crate::http::{Ctx, response};
 
@@ -31,7 +31,7 @@ pub async fn mkcol(mut ctx: Ctx, req: Req) -> DavResult {
     let node = ctx
         .app
         .files
-        .mkdir(&ctx.actor, &req.uid, &req.segs, mtime)?;
+        .mkdir(&ctx.actor, &req.uid, &req.segs, mtime, &held(&ctx))?;
     Ok(put::write_response(
         &ctx,
         StatusCode::CREATED,
@@ -58,7 +58,7 @@ pub async fn delete(ctx: Ctx, req: Req) -> DavResult {
     check_write_tree(&ctx, &req, &req.segs, true, true)?;
     ctx.app
         .files
-        .delete(&ctx.actor, &req.uid, &req.segs)
+        .delete(&ctx.actor, &req.uid, &req.segs, &held(&ctx))
         .await?;
     ctx.app.files.locks().forget_subtree(&req.uid, &req.segs);
     let mut r = response::with_room(response::empty(), 8);
@@ -116,7 +116,7 @@ pub async fn copy_move(ctx: Ctx, req: Req) -> DavResult {
         let r = ctx
             .app
             .files
-            .rename(&ctx.actor, &req.uid, &req.segs, &to, overwrite)
+            .rename(&ctx.actor, &req.uid, &req.segs, &to, overwrite, &held(&ctx))
             .await?;
         ctx.app.files.locks().forget_subtree(&req.uid, &req.segs);
         r
@@ -131,6 +131,7 @@ pub async fn copy_move(ctx: Ctx, req: Req) -> DavResult {
                 overwrite,
                 deep || !src.is_dir(),
                 quota,
+                &held(&ctx),
             )
             .await?
     };

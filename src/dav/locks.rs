@@ -10,7 +10,7 @@ use http::{StatusCode, header};
 use super::ifheader::{self, Cond};
 use super::xml::{El, NS_DAV, escape};
 use super::{DavError, DavResult, Req};
-use crate::files::locks::{Lock, LockManager, NotReleased, Refused};
+use crate::files::locks::{Held, Lock, LockManager, NotReleased, Refused};
 use crate::http::{Ctx, Resp, response};
 
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -83,6 +83,22 @@ pub fn check_write_tree(
         .locks()
         .check_write(&me, &req.uid, segs, membership, subtree, &submitted)
         .map_err(|_| DavError::locked())
+}
+
+/// The lock tokens the request holds (named in its `If` header), for the files service,
+/// which checks every write against them. A malformed `If` header holds none (the checks
+/// above have refused it already).
+pub fn held(ctx: &Ctx) -> Held {
+    let lists = ctx.header("if").and_then(|h| ifheader::parse(h).ok());
+    Held(
+        lists
+            .as_deref()
+            .map(ifheader::tokens)
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// True when any list holds: all its conditions hold for its resource.
@@ -269,6 +285,7 @@ pub async fn lock(mut ctx: Ctx, req: Req) -> DavResult {
                 quota,
                 tokio::io::empty(),
                 crate::files::PutOptions::default(),
+                &held(&ctx),
             )
             .await?;
         status = StatusCode::CREATED;

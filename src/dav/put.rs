@@ -66,12 +66,13 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
     }
     let opts = put_options(&ctx)?;
     locks::check_write(&ctx, &req, &req.segs, true)?;
+    let held = locks::held(&ctx);
     if ctx.header("x-nc-webdav-automkcol") == Some("1") {
         for i in 1..req.segs.len() {
             match ctx
                 .app
                 .files
-                .mkdir(&ctx.actor, &req.uid, &req.segs[..i], None)
+                .mkdir(&ctx.actor, &req.uid, &req.segs[..i], None, &held)
             {
                 Ok(_) | Err(FilesError::AlreadyExists) => {}
                 Err(e) => return Err(e.into()),
@@ -94,7 +95,7 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
     let r = ctx
         .app
         .files
-        .put(&ctx.actor, &req.uid, &req.segs, quota, reader, opts)
+        .put(&ctx.actor, &req.uid, &req.segs, quota, reader, opts, &held)
         .await?;
     let status = if r.created {
         StatusCode::CREATED

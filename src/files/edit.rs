@@ -1,6 +1,7 @@
 //! Changing the tree's shape: delete (a file, or a folder with everything below it), rename
 //! (metadata only, ids kept) and copy (content copied outside the transaction).
 
+use super::locks::Held;
 use super::tree::{self, Reader, Tx};
 use super::{Files, FilesError, Node, Result, names, record_key};
 use crate::accounts::Actor;
@@ -9,8 +10,15 @@ use crate::schema;
 
 impl Files {
     /// Deletes a file or a folder with everything below it.
-    pub async fn delete(&self, actor: &Actor, uid: &str, segs: &[String]) -> Result<()> {
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        segs: &[String],
+        held: &Held,
+    ) -> Result<()> {
         let root = self.root(actor, uid)?;
+        self.check_locks(actor, uid, segs, true, true, held)?;
         if segs.is_empty() {
             return Err(FilesError::Forbidden(
                 "the root folder cannot be deleted".into(),
@@ -37,8 +45,11 @@ impl Files {
         from: &[String],
         to: &[String],
         overwrite: bool,
+        held: &Held,
     ) -> Result<(Node, bool)> {
         let root = self.root(actor, uid)?;
+        self.check_locks(actor, uid, from, true, true, held)?;
+        self.check_locks(actor, uid, to, true, true, held)?;
         if from.is_empty() || to.is_empty() {
             return Err(FilesError::Forbidden(
                 "the root folder cannot be moved".into(),
@@ -99,8 +110,10 @@ impl Files {
         overwrite: bool,
         deep: bool,
         quota: Option<u64>,
+        held: &Held,
     ) -> Result<(Node, bool)> {
         let root = self.root(actor, uid)?;
+        self.check_locks(actor, uid, to, true, true, held)?;
         if to.is_empty() {
             return Err(FilesError::Forbidden(
                 "the root folder cannot be replaced".into(),

@@ -44,6 +44,18 @@ pub enum NotReleased {
     NotYours,
 }
 
+/// The lock tokens a writer holds (WebDAV: those named in its `If` header); every write of
+/// the files service is checked against them ([`LockManager::check_write`]).
+#[derive(Debug, Clone, Default)]
+pub struct Held(pub Vec<String>);
+
+impl Held {
+    /// A writer that holds no lock (it can write only where nothing is locked).
+    pub fn none() -> Held {
+        Held(Vec::new())
+    }
+}
+
 /// A write would touch a lock whose token its holder did not submit.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Locked;

@@ -47,6 +47,8 @@ pub enum FilesError {
     PreconditionFailed,
     #[error("not enough space left in your quota")]
     QuotaExceeded,
+    #[error("the resource is locked")]
+    Locked,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("storage: {0}")]
@@ -67,6 +69,7 @@ impl Categorized for FilesError {
             FilesError::Forbidden(_) => Category::Forbidden,
             FilesError::PreconditionFailed => Category::PreconditionFailed,
             FilesError::QuotaExceeded => Category::Quota,
+            FilesError::Locked => Category::Locked,
             FilesError::Store(_) | FilesError::Blob(_) | FilesError::Internal(_) => {
                 Category::Internal
             }
@@ -158,6 +161,24 @@ impl Files {
     /// The write locks on every space's files (taken through WebDAV today).
     pub fn locks(&self) -> &locks::LockManager {
         &self.locks
+    }
+
+    /// The lock rule for a write by `actor` to `segs` of `uid`'s space (with `membership`, the
+    /// change to its parent's members; with `subtree`, everything below it too).
+    fn check_locks(
+        &self,
+        actor: &Actor,
+        uid: &str,
+        segs: &[String],
+        membership: bool,
+        subtree: bool,
+        held: &locks::Held,
+    ) -> Result<()> {
+        let me = actor.principal().map_or("", |p| p.uid.as_str());
+        let tokens: Vec<&str> = held.0.iter().map(String::as_str).collect();
+        self.locks
+            .check_write(me, uid, segs, membership, subtree, &tokens)
+            .map_err(|_| FilesError::Locked)
     }
 
     /// The root folder of `uid`, created on first use.
@@ -275,8 +296,10 @@ impl Files {
         uid: &str,
         segs: &[String],
         mtime: Option<i64>,
+        held: &locks::Held,
     ) -> Result<Node> {
         let root = self.root(actor, uid)?;
+        self.check_locks(actor, uid, segs, true, false, held)?;
         let (name, parent_segs) = segs.split_last().ok_or(FilesError::AlreadyExists)?;
         self.store.write(|tx| {
             let parent = tree::walk(tx, root, parent_segs)?.ok_or(FilesError::ParentMissing)?;

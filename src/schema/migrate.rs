@@ -244,7 +244,15 @@ mod tests {
             })
             .unwrap();
         // New ids continue after the old ones.
-        let d = files.mkdir(&alice, "alice", &["New".into()], None).unwrap();
+        let d = files
+            .mkdir(
+                &alice,
+                "alice",
+                &["New".into()],
+                None,
+                &crate::files::locks::Held::none(),
+            )
+            .unwrap();
         assert!(d.id > 4);
     }
 }
