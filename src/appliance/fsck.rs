@@ -343,7 +343,6 @@ mod tests {
                 None,
                 &b"hello"[..],
                 opts,
-                &crate::files::locks::Held::none(),
             )
             .await
             .unwrap();

@@ -94,6 +94,7 @@ pub async fn handle(mut ctx: Ctx, uid: String) -> DavResult {
             md5: get("x-file-md5").map(str::to_owned),
             expected_length: Some(len),
             total_length: Some(len),
+            held: held.clone(),
             ..PutOptions::default()
         };
         let outcome = match crate::files::names::split(&path) {
@@ -103,7 +104,7 @@ pub async fn handle(mut ctx: Ctx, uid: String) -> DavResult {
                 let res = ctx
                     .app
                     .files
-                    .put(&ctx.actor, &uid, &segs, quota, &mut part, opts, &held)
+                    .put(&ctx.actor, &uid, &segs, quota, &mut part, opts)
                     .await;
                 // Whatever happened, the rest of this part must be consumed to reach the next.
                 tokio::io::copy(&mut part, &mut tokio::io::sink())

@@ -284,8 +284,10 @@ pub async fn lock(mut ctx: Ctx, req: Req) -> DavResult {
                 &req.segs,
                 quota,
                 tokio::io::empty(),
-                crate::files::PutOptions::default(),
-                &held(&ctx),
+                crate::files::PutOptions {
+                    held: held(&ctx),
+                    ..Default::default()
+                },
             )
             .await?;
         status = StatusCode::CREATED;

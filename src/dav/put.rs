@@ -50,6 +50,7 @@ pub fn put_options(ctx: &Ctx) -> DavResult<PutOptions> {
             .header(header::IF_NONE_MATCH)
             .is_some_and(|v| v.trim() == "*"),
         md5: None,
+        held: super::locks::held(ctx),
     })
 }
 
@@ -95,7 +96,7 @@ pub async fn handle(mut ctx: Ctx, req: Req) -> DavResult {
     let r = ctx
         .app
         .files
-        .put(&ctx.actor, &req.uid, &req.segs, quota, reader, opts, &held)
+        .put(&ctx.actor, &req.uid, &req.segs, quota, reader, opts)
         .await?;
     let status = if r.created {
         StatusCode::CREATED

@@ -168,15 +168,7 @@ async fn assemble(ctx: Ctx, uid: String, id: &str) -> DavResult {
     match ctx
         .app
         .files
-        .upload_assemble(
-            &ctx.actor,
-            &uid,
-            id,
-            &segs,
-            quota,
-            opts,
-            &super::locks::held(&ctx),
-        )
+        .upload_assemble(&ctx.actor, &uid, id, &segs, quota, opts)
         .await
     {
         Err(FilesError::NotFound) => Err(DavError::not_found("No such upload")),

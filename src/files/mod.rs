@@ -107,6 +107,8 @@ pub struct PutOptions {
     pub if_none_match_any: bool,
     /// `X-File-MD5` (bulk upload): checked before anything is committed.
     pub md5: Option<String>,
+    /// The lock tokens the writer holds (the `If` header's).
+    pub held: locks::Held,
 }
 
 pub struct PutResult {

@@ -4,7 +4,6 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::locks::Held;
 use super::tree::{self, Reader, Tx};
 use super::{Files, FilesError, Kind, Node, PutOptions, PutResult, Result, names};
 use crate::accounts::Actor;
@@ -23,10 +22,9 @@ impl Files {
         quota: Option<u64>,
         body: impl AsyncRead + Send + Unpin,
         opts: PutOptions,
-        held: &Held,
     ) -> Result<PutResult> {
         let root = self.root(actor, uid)?;
-        self.check_locks(actor, uid, segs, true, false, held)?;
+        self.check_locks(actor, uid, segs, true, false, &opts.held)?;
         let (name, parent_segs) = segs
             .split_last()
             .ok_or_else(|| FilesError::Conflict("cannot write to the root folder".into()))?;

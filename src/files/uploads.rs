@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::locks::Held;
 use super::{Chunk, Files, FilesError, PutOptions, PutResult, Result, Upload, check_owner};
 use crate::accounts::Actor;
 use crate::blobs::{BlobError, BlobRef, BlobStore, Hashes, LocalBlobs};
@@ -196,7 +195,6 @@ impl Files {
         dest: &[String],
         quota: Option<u64>,
         mut opts: PutOptions,
-        held: &Held,
     ) -> Result<PutResult> {
         let upload = self
             .upload_get(actor, uid, id)?
@@ -218,9 +216,7 @@ impl Files {
             next: 0,
             current: None,
         };
-        let result = self
-            .put(actor, uid, dest, quota, reader, opts, held)
-            .await?;
+        let result = self.put(actor, uid, dest, quota, reader, opts).await?;
         self.upload_abort(actor, uid, id).await?;
         Ok(result)
     }
