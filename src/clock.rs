@@ -6,10 +6,12 @@
 //! run in parallel), and for the whole process by `HEARTH_TEST_CLOCK_OFFSET_SECS` at start
 //! for tests that drive the real binary. A release build has no way to set it: the module and
 //! the branch in [`now`] do not exist there (`debug_assertions` is off in the release profile).
-//! Monotonic time (`Instant`, for timeouts and throttle windows) is not routed here: it
-//! measures how long something took, not what time it is.
+//! Monotonic time has its seam too, [`instant`], for the windows and lifetimes the services
+//! keep in memory (failed-login throttling, Login Flow v2 tokens, the credential cache, lock
+//! timeouts); network timeouts and I/O pacing use `Instant` and tokio directly: they measure
+//! how long something takes, and a test has no reason to move them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The wall clock.
 pub fn now() -> SystemTime {
@@ -18,6 +20,15 @@ pub fn now() -> SystemTime {
         return t;
     }
     SystemTime::now()
+}
+
+/// The monotonic clock (what windows and in-memory lifetimes are measured on).
+pub fn instant() -> Instant {
+    #[cfg(debug_assertions)]
+    if let Some(ahead) = testing::ahead() {
+        return Instant::now() + ahead;
+    }
+    Instant::now()
 }
 
 /// Unix time in milliseconds (0 before 1970).
@@ -56,6 +67,12 @@ pub mod testing {
     thread_local! {
         /// This thread's fixed time, when a unit test set one.
         static FIXED: Cell<Option<SystemTime>> = const { Cell::new(None) };
+        /// How far this thread's monotonic clock runs ahead (`advance`).
+        static AHEAD: Cell<Option<Duration>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn ahead() -> Option<Duration> {
+        AHEAD.with(Cell::get)
     }
 
     /// Seconds added to the real clock for the whole process.
@@ -79,14 +96,17 @@ pub mod testing {
         FIXED.with(|f| f.set(Some(t)));
     }
 
-    /// Moves this thread's clock on by `d` (from the real time if it was not set).
+    /// Moves this thread's clocks on by `d`: the wall clock (from the real time if it was not
+    /// set) and the monotonic one.
     pub fn advance(d: Duration) {
         FIXED.with(|f| f.set(Some(f.get().unwrap_or_else(super::now) + d)));
+        AHEAD.with(|a| a.set(Some(a.get().unwrap_or_default() + d)));
     }
 
-    /// This thread reads the real clock again.
+    /// This thread reads the real clocks again.
     pub fn reset() {
         FIXED.with(|f| f.set(None));
+        AHEAD.with(|a| a.set(None));
     }
 
     /// Shifts the clock of the whole process; read once at start from
@@ -106,8 +126,10 @@ mod tests {
         let start = UNIX_EPOCH + Duration::from_secs(4_000_000_000);
         testing::set(start);
         assert_eq!(now_secs(), 4_000_000_000);
+        let before = instant();
         testing::advance(Duration::from_secs(30 * 86_400));
         assert_eq!(now_secs(), 4_000_000_000 + 30 * 86_400);
+        assert!(instant().duration_since(before) >= Duration::from_secs(30 * 86_400));
         assert_eq!(now_ms(), (4_000_000_000 + 30 * 86_400) * 1000);
         let other = std::thread::spawn(now_secs).join().unwrap_or(0);
         assert!(

@@ -66,7 +66,7 @@ impl CredentialCache {
         let d = self.digest(login, secret);
         let mut map = self.entries.lock().ok()?;
         match map.get(&d) {
-            Some(e) if e.expires > Instant::now() => Some(e.clone()),
+            Some(e) if e.expires > crate::clock::instant() => Some(e.clone()),
             Some(_) => {
                 map.remove(&d);
                 None
@@ -99,7 +99,7 @@ impl CredentialCache {
             return;
         };
         if map.len() >= self.capacity {
-            let now = Instant::now();
+            let now = crate::clock::instant();
             map.retain(|_, e| e.expires > now);
             if map.len() >= self.capacity {
                 map.clear();
@@ -112,7 +112,7 @@ impl CredentialCache {
                 is_admin: principal.is_admin,
                 groups: principal.groups.clone(),
                 app_password,
-                expires: Instant::now() + self.ttl,
+                expires: crate::clock::instant() + self.ttl,
             },
         );
     }

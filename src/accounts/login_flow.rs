@@ -36,7 +36,7 @@ pub struct Started {
 impl LoginFlows {
     pub fn start(&self, client_name: &str) -> Option<Started> {
         let mut map = self.flows.lock().ok()?;
-        map.retain(|_, f| f.created.elapsed() < FLOW_TTL);
+        map.retain(|_, f| crate::clock::instant().duration_since(f.created) < FLOW_TTL);
         if map.len() >= MAX_PENDING {
             return None;
         }
@@ -47,7 +47,7 @@ impl LoginFlows {
             Flow {
                 login_token: login_token.clone(),
                 client_name: client_name.chars().take(200).collect(),
-                created: Instant::now(),
+                created: crate::clock::instant(),
                 granted: None,
             },
         );
@@ -63,7 +63,7 @@ impl LoginFlows {
         map.values()
             .find(|f| {
                 f.login_token == login_token
-                    && f.created.elapsed() < FLOW_TTL
+                    && crate::clock::instant().duration_since(f.created) < FLOW_TTL
                     && f.granted.is_none()
             })
             .map(|f| f.client_name.clone())
@@ -75,7 +75,9 @@ impl LoginFlows {
             return false;
         };
         let Some(flow) = map.values_mut().find(|f| {
-            f.login_token == login_token && f.created.elapsed() < FLOW_TTL && f.granted.is_none()
+            f.login_token == login_token
+                && crate::clock::instant().duration_since(f.created) < FLOW_TTL
+                && f.granted.is_none()
         }) else {
             return false;
         };
@@ -91,9 +93,9 @@ impl LoginFlows {
     /// Returns the grant once; the flow is consumed by that poll.
     pub fn poll(&self, poll_token: &str) -> Option<Granted> {
         let mut map = self.flows.lock().ok()?;
-        let ready = map
-            .get(poll_token)
-            .is_some_and(|f| f.granted.is_some() && f.created.elapsed() < FLOW_TTL);
+        let ready = map.get(poll_token).is_some_and(|f| {
+            f.granted.is_some() && crate::clock::instant().duration_since(f.created) < FLOW_TTL
+        });
         if ready {
             map.remove(poll_token).and_then(|f| f.granted)
         } else {

@@ -61,7 +61,7 @@ pub enum Verdict {
 
 impl Throttle {
     pub fn check(&self, ip: IpAddr, account: &str) -> Verdict {
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let Ok(t) = self.inner.lock() else {
             return Verdict::Go;
         };
@@ -87,7 +87,7 @@ impl Throttle {
     }
 
     pub fn failed(&self, ip: IpAddr, account: &str) {
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let Ok(mut t) = self.inner.lock() else { return };
         if t.by_ip.len() > MAX_TRACKED || t.by_account_ip.len() > MAX_TRACKED {
             t.by_ip.retain(|_, c| c.live(now) > 0);
@@ -138,5 +138,22 @@ mod tests {
         assert!(matches!(t.check(ip, "bob"), Verdict::Refuse { .. }));
         t.succeeded(ip, "bob");
         assert_eq!(t.check(ip, "bob"), Verdict::Go);
+    }
+
+    /// Failures are forgotten once the window has passed since the last one, not before:
+    /// tested by moving the clock, not by waiting 15 minutes.
+    #[test]
+    fn a_refused_address_is_let_in_again_after_the_window() {
+        let t = Throttle::default();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        for _ in 0..IP_REFUSE {
+            t.failed(ip, "bob");
+        }
+        assert!(matches!(t.check(ip, "bob"), Verdict::Refuse { .. }));
+        crate::clock::testing::advance(WINDOW - Duration::from_secs(1));
+        assert!(matches!(t.check(ip, "bob"), Verdict::Refuse { .. }));
+        crate::clock::testing::advance(Duration::from_secs(2));
+        assert_eq!(t.check(ip, "bob"), Verdict::Go);
+        crate::clock::testing::reset();
     }
 }

@@ -3,7 +3,7 @@
 //! the rule that a write needs the tokens of the locks it touches are the files service's
 //! (`files::locks`), so every surface that writes a file answers to the same locks.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{StatusCode, header};
 
@@ -20,7 +20,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 fn discovery_xml(lock: &Lock) -> String {
     let secs = lock
         .expires
-        .saturating_duration_since(Instant::now())
+        .saturating_duration_since(crate::clock::instant())
         .as_secs()
         .max(1);
     format!(
@@ -302,7 +302,7 @@ pub async fn lock(mut ctx: Ctx, req: Req) -> DavResult {
         exclusive,
         owner_xml,
         timeout,
-        expires: Instant::now() + timeout,
+        expires: crate::clock::instant() + timeout,
     };
     let resp = lock_response(status, &l, true);
     // Checked again as it is taken: another LOCK may have won meanwhile.

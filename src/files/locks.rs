@@ -94,7 +94,7 @@ impl LockManager {
     /// The live locks (expired ones are dropped first).
     fn live(&self) -> MutexGuard<'_, Vec<Lock>> {
         let mut g = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
+        let now = crate::clock::instant();
         g.retain(|l| l.expires > now);
         g
     }
@@ -207,7 +207,7 @@ impl LockManager {
             tokens.contains(&l.token.as_str()) && l.covers(space, segs) && l.principal == me
         })?;
         l.timeout = timeout;
-        l.expires = Instant::now() + timeout;
+        l.expires = crate::clock::instant() + timeout;
         Some(l.clone())
     }
 
