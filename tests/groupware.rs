@@ -849,3 +849,35 @@ fn export_writes_plain_files_calendars_and_contacts() {
         again.stderr
     );
 }
+
+/// A calendar shared with a group stops reaching its members the moment the group is deleted,
+/// also for a client whose credentials are cached (the principal carries its groups).
+#[test]
+fn deleting_a_group_ends_its_shares_at_once() {
+    let s = Server::installed();
+    s.add_user("bob", "bob-password-1", &["--group", "family"]);
+    let mk = dav(&s, "MKCALENDAR", "/remote.php/dav/calendars/admin/family/").send();
+    assert_eq!(mk.status, 201);
+    let r = dav(&s, "POST", "/remote.php/dav/calendars/admin/family/")
+        .body(share_body("principal:principals/groups/family", true))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let shared = "/remote.php/dav/calendars/bob/family_shared_by_admin/";
+    let bob = || {
+        s.req("PROPFIND", shared)
+            .basic("bob", "bob-password-1")
+            .header("Depth", "0")
+            .send()
+            .status
+    };
+    // Twice: the second is answered from the credential cache.
+    assert_eq!(bob(), 207);
+    assert_eq!(bob(), 207);
+    let del = s
+        .req("DELETE", "/ocs/v2.php/cloud/groups/family?format=json")
+        .basic("admin", ADMIN_PW)
+        .ocs()
+        .send();
+    assert_eq!(del.status, 200, "{}", del.text());
+    assert_eq!(bob(), 404, "the share outlived the group");
+}

@@ -500,20 +500,27 @@ impl Accounts {
                 "the admin group cannot be deleted".into(),
             ));
         }
-        self.store.write(|tx| {
+        let members = self.store.write(|tx| {
             if !tx.delete(&schema::GROUPID_GROUP, gid)? {
                 return Err(AccountsError::NoSuchGroup);
             }
+            let mut members = Vec::new();
             for k in tx.keys(&schema::USERID_USER, "")? {
                 if let Some(mut u) = tx.get(&schema::USERID_USER, &k)?
                     && u.groups.iter().any(|g| g == gid)
                 {
                     u.groups.retain(|g| g != gid);
                     tx.put(&schema::USERID_USER, &k, &u)?;
+                    members.push(k);
                 }
             }
-            Ok(())
-        })
+            Ok(members)
+        })?;
+        // A signed-in principal carries its groups: its cached credentials must go too.
+        for uid in &members {
+            self.cache.forget_user(uid);
+        }
+        Ok(())
     }
 
     pub fn set_membership(&self, actor: &Actor, uid: &str, gid: &str, member: bool) -> Result<()> {

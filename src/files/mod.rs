@@ -301,7 +301,6 @@ impl Files {
         held: &locks::Held,
     ) -> Result<Node> {
         let root = self.root(actor, uid)?;
-        self.check_locks(actor, uid, segs, true, false, held)?;
         let (name, parent_segs) = segs.split_last().ok_or(FilesError::AlreadyExists)?;
         self.store.write(|tx| {
             let parent = tree::walk(tx, root, parent_segs)?.ok_or(FilesError::ParentMissing)?;
@@ -311,6 +310,8 @@ impl Files {
             if tx.child(parent.id, name)?.is_some() {
                 return Err(FilesError::AlreadyExists);
             }
+            // Only a folder that is created changes its parent's members (what a lock guards).
+            self.check_locks(actor, uid, segs, true, false, held)?;
             let node = tree::insert(
                 tx,
                 &parent,
