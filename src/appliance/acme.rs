@@ -150,6 +150,11 @@ pub fn save_settings(
     store.write(|tx| tx.set_meta("acme_settings", &raw))
 }
 
+/// Turns ACME off (the settings made on the system page; `[acme]` in the configuration stays).
+pub fn clear_settings(store: &crate::store::Store) -> Result<(), crate::store::StoreError> {
+    store.write(|tx| tx.set_meta("acme_settings", ""))
+}
+
 /// Checks what a person typed; returns the settings with names normalised.
 pub fn validate(mut s: AcmeConfig) -> Result<AcmeConfig, String> {
     s.directory = directory_url(s.directory.trim()).to_owned();

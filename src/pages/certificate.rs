@@ -144,7 +144,7 @@ pub async fn post(mut ctx: Ctx) -> Resp {
     }
     match params.get("do").unwrap_or("save") {
         "off" => {
-            let _ = app.store.write(|tx| tx.set_meta("acme_settings", ""));
+            let _ = acme::clear_settings(&app.store);
             app.acme.wake();
         }
         "renew" => app.acme.renew_now(),
