@@ -47,15 +47,6 @@ pub enum Denial {
     Hidden(&'static str),
 }
 
-impl Denial {
-    /// What the person is told.
-    pub fn message(&self) -> &'static str {
-        match self {
-            Denial::Forbidden(m) | Denial::Hidden(m) => m,
-        }
-    }
-}
-
 /// The owner's rule, for the spaces that only their owner reaches (sharing will add grants
 /// here): `Ok` for the owner, else `denial`.
 pub fn owner_only<'a>(

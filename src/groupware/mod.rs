@@ -41,12 +41,6 @@ const NOT_YOUR_HOME: Denial = Denial::Hidden("No calendar or address book of you
 const READ_ONLY: Denial =
     Denial::Forbidden("This calendar or address book is shared with you read-only");
 
-/// Whether the asking user may change `c` as it was resolved for them (what `authorize`
-/// answers for any action but reading, and what the privilege properties show).
-pub fn may_write(c: &Collection) -> bool {
-    c.writable()
-}
-
 /// The standard precondition a refused object violates (RFC 4791 §5.3.2.1, RFC 6352 §6.3.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {
@@ -162,7 +156,7 @@ impl Groupware {
     pub fn authorize(&self, c: &Collection, action: Action) -> std::result::Result<(), Denial> {
         match action {
             Action::Read => Ok(()),
-            _ if may_write(c) => Ok(()),
+            _ if c.writable() => Ok(()),
             _ => Err(READ_ONLY),
         }
     }

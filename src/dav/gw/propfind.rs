@@ -265,14 +265,14 @@ fn collection_value(c: &Collection, ns: &str, local: &str) -> Option<String> {
         (NS_DAV, "sync-token") => Some(sync_token(c)),
         (NS_CS, "getctag") => Some(sync_token(c)),
         (NS_DAV, "supported-report-set") => Some(reports(c.kind)),
-        (NS_DAV, "current-user-privilege-set") => Some(privileges(crate::groupware::may_write(c))),
+        (NS_DAV, "current-user-privilege-set") => Some(privileges(c.writable())),
         (NS_OC, "owner-principal") => Some(href(&principal_href(&c.owner))),
         (NS_CS, "source") => c.source.as_ref().map(|u| href(u)),
         (NS_CS, "publish-url") if !c.is_shared_view() => c
             .publish_token
             .as_ref()
             .map(|t| href(&format!("/remote.php/dav/public-calendars/{t}"))),
-        (NS_OC, "read-only") => Some(if crate::groupware::may_write(c) { "false" } else { "true" }.into()),
+        (NS_OC, "read-only") => Some(if c.writable() { "false" } else { "true" }.into()),
         (NS_OC, "invite") if !c.is_shared_view() => Some(
             c.shares
                 .iter()
